@@ -35,6 +35,8 @@ def chdb_dsn(data_dir: str | Path) -> str:
 def redact_dsn(dsn: str) -> str:
     """The DSN with any password replaced, for logs and status output."""
     parts = urlsplit(dsn)
+    if not parts.password and "password=" not in parts.query:
+        return dsn
     if parts.password:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         parts = parts._replace(netloc=netloc)
