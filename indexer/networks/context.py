@@ -1,0 +1,153 @@
+"""Per-transaction state shared by the Helium and Render rules.
+
+Built once per transaction that touches a watched program or mint, so the rules can ask
+cheap questions repeatedly: token account -> mint/owner, the logs an instruction printed,
+whether the transaction invokes Wormhole, and build a FlowEvent with the common fields
+(signature, slot, day, outer/parent instruction, commitment) filled the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from indexer.decode.model import Instruction, Transaction
+from indexer.networks.config import NetworkConfig, anchor_discriminator
+from indexer.networks.events import FlowEvent, utc_day
+from indexer.networks.tokens import Balances
+
+# Names of instructions outside the Helium IDLs that the rules and records refer to.
+_FOREIGN_NAMES = {
+    ("tuktuk", anchor_discriminator("run_task_v0")): "run_task_v0",
+}
+
+
+class TxContext:
+    """Everything a rule needs about one transaction, computed lazily and at most once."""
+
+    def __init__(self, tx: Transaction, config: NetworkConfig, commitment: str,
+                 known_names: dict[tuple[str, bytes], tuple[str, str]] | None = None) -> None:
+        self.tx = tx
+        self.config = config
+        self.commitment = commitment
+        self.known_names = known_names or {}
+        self.block_day = utc_day(tx.block_time) if tx.block_time is not None else ""
+        self.names: dict[str, tuple[str, str]] = {}   # path -> (program, instruction)
+
+    @cached_property
+    def balances(self) -> Balances:
+        return Balances(self.tx)
+
+    @cached_property
+    def wormhole(self) -> str:
+        """Name of the first Wormhole program the transaction invokes, else ""."""
+        worm = self.config.render.wormhole_programs
+        for ix in self.tx.walk():
+            if ix.program_id in worm:
+                return worm[ix.program_id]
+        return ""
+
+    @cached_property
+    def _logs(self) -> dict[str, list[str]]:
+        return logs_by_path(self.tx)
+
+    def logs(self, path: str) -> list[str]:
+        """Log lines printed by the instruction at `path` itself (not by its CPIs)."""
+        return self._logs.get(path, [])
+
+    # --- names -----------------------------------------------------------------------------
+    def program_name(self, program_id: str) -> str:
+        cfg = self.config
+        return (cfg.helium.programs.get(program_id) or cfg.token_programs.get(program_id)
+                or cfg.helium.look_through.get(program_id)
+                or cfg.render.wormhole_programs.get(program_id) or program_id)
+
+    def name_of(self, ix: Instruction) -> tuple[str, str]:
+        """(program, instruction) of any instruction; instruction is "" when unknown."""
+        got = self.names.get(ix.path)
+        if got is not None:
+            return got
+        program = self.program_name(ix.program_id)
+        name = ""
+        if ix.parsed and isinstance(ix.parsed, dict):
+            name = str(ix.parsed.get("type", ""))
+        elif ix.data and len(ix.data) >= 8:
+            disc = bytes(ix.data[:8])
+            known = self.known_names.get((ix.program_id, disc))
+            name = known[1] if known else _FOREIGN_NAMES.get((program, disc), "")
+        self.names[ix.path] = (program, name)
+        return program, name
+
+    def qualified(self, ix: Instruction) -> str:
+        program, name = self.name_of(ix)
+        return f"{program}.{name}" if name else program
+
+    # --- events ----------------------------------------------------------------------------
+    def event(self, ix: Instruction, ancestors: tuple[Instruction, ...], *, network: str,
+              flow_class: str, subtype: str, mint: str, amount: int, leg: int | None = None,
+              day: str | None = None, epoch: int | None = None, payer_account: str = "",
+              payer_owner: str = "", recipient_account: str = "", recipient_owner: str = "",
+              sub_dao: str = "", reason: str = "", usd_price: str | None = None) -> FlowEvent:
+        """A FlowEvent keyed on `ix` (the flow instruction), common fields filled uniformly."""
+        program, name = self.name_of(ix)
+        outer = ancestors[0] if ancestors else ix
+        outer_program, outer_name = self.name_of(outer)
+        info = self.config.symbol_of(mint)
+        if info is not None:
+            symbol, decimals = info.symbol, info.decimals
+        else:
+            symbol, decimals = "", self._decimals_of(mint)
+        bal = self.balances
+        return FlowEvent(
+            signature=self.tx.signature, ix_path=ix.path, network=network,
+            flow_class=flow_class, subtype=subtype, slot=self.tx.slot,
+            block_time=int(self.tx.block_time or 0), day=day or self.block_day,
+            program_id=ix.program_id, program=program, instruction=name,
+            mint=mint, symbol=symbol, amount_raw=int(amount), decimals=decimals, leg=leg,
+            epoch=epoch, outer_program=outer_program, outer_instruction=outer_name,
+            parent_instruction=self.qualified(ancestors[-1]) if ancestors else "",
+            usd_price=usd_price,
+            payer_owner=payer_owner or (bal.owner(payer_account) if payer_account else ""),
+            payer_account=payer_account,
+            recipient_owner=recipient_owner or (bal.owner(recipient_account) if recipient_account else ""),
+            recipient_account=recipient_account, sub_dao=sub_dao,
+            commitment=self.commitment, reason=reason,
+        )
+
+    def _decimals_of(self, mint: str) -> int:
+        for b in (*self.tx.pre_token_balances, *self.tx.post_token_balances):
+            if b.mint == mint:
+                return b.decimals
+        return 0
+
+
+def logs_by_path(tx: Transaction) -> dict[str, list[str]]:
+    """Attribute each log line to the instruction that printed it.
+
+    Every `Program <id> invoke [n]` line starts the next instruction in execution order
+    (`Transaction.walk()`); precompiles (Ed25519, secp256k1) never log, so instructions whose
+    program does not match the invoke line are skipped. Stops at `Log truncated`.
+    """
+    order = list(tx.walk())
+    out: dict[str, list[str]] = {}
+    stack: list[str] = []
+    pos = 0
+    for line in tx.log_messages:
+        if line.startswith(("Program log: ", "Program data: ", "Program return: ")):
+            if stack:
+                out.setdefault(stack[-1], []).append(line)
+        elif line.startswith("Program "):
+            if " invoke [" in line:
+                pid = line[8:line.index(" invoke [")]
+                while pos < len(order) and order[pos].program_id != pid:
+                    pos += 1
+                if pos >= len(order):
+                    break
+                stack.append(order[pos].path)
+                pos += 1
+            elif (line.endswith(" success") or " failed" in line) and stack:
+                stack.pop()
+        elif line == "Log truncated":
+            break
+        elif stack:
+            out.setdefault(stack[-1], []).append(line)
+    return out
