@@ -1,0 +1,1 @@
+"""ClickHouse access for the pipelines: migrations, table specs, and read helpers."""
