@@ -1,0 +1,225 @@
+"""Program registry: (program id, discriminator[, slot]) -> compiled instruction decoder.
+
+Why keyed by program id first: Anchor discriminators are name-only hashes and collide across
+programs (`transfer_v0` in circuit_breaker / helium_sub_daos / voter_stake_registry). Why
+slot ranges: account layouts of one instruction changed over time (issue_rewards_v0 before
+and after HIP-138), so one program may carry several IDL layers, each valid for a slot range;
+the newest layer covering the slot that knows the discriminator wins.
+
+The default registry is built from the project's own program specs (schemas/programs/*.json,
+see schemas/programs/README.md) plus SPL Token / Token-2022.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_right
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from indexer.decode.anchor_idl import CompiledIdl, CompiledInstruction, load_idl
+from indexer.decode.errors import DecodeError
+from indexer.decode.spl_token import (
+    PROGRAM_NAMES as TOKEN_PROGRAM_NAMES,
+)
+from indexer.decode.spl_token import (
+    decode_token_instruction,
+    encode_token_instruction,
+)
+
+
+@dataclass(slots=True)
+class DecodedInstruction:
+    program: str              # program name, e.g. "data_credits", "spl-token"
+    name: str                 # instruction name as in the IDL / jsonParsed type
+    args: dict                # canonical python values (see anchor_idl module docstring)
+    accounts: dict[str, str]  # IDL account name -> base58 (groups flattened as "group.name")
+    extra_accounts: list[str]  # remaining accounts beyond the IDL list
+
+
+_EMPTY: tuple = ()
+
+
+class _AnchorProgram:
+    """All IDL layers of one program, merged per slot interval into disc -> instruction tables."""
+
+    __slots__ = ("name", "address", "layers", "_bounds", "_tables", "_latest", "_seq")
+
+    def __init__(self, name: str, address: str):
+        self.name = name
+        self.address = address
+        self.layers: list[tuple[int, int | None, int, CompiledIdl]] = []
+        self._seq = 0
+        self._bounds: list[int] = []
+        self._tables: list[dict[bytes, CompiledInstruction]] = [{}]
+        self._latest: dict[bytes, CompiledInstruction] = {}
+
+    def add(self, compiled: CompiledIdl, from_slot: int, until_slot: int | None) -> None:
+        self._seq += 1
+        self.layers.append((from_slot, until_slot, self._seq, compiled))
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Precompute one merged table per interval between layer boundaries (lookup = bisect + dict)."""
+        bounds = sorted({b for f, u, _, _ in self.layers for b in (f, u) if b is not None and b > 0})
+        starts = [0] + bounds
+        tables = []
+        order = sorted(self.layers, key=lambda lay: (lay[0], lay[2]))  # later from_slot, then later added, win
+        for start in starts:
+            merged: dict[bytes, CompiledInstruction] = {}
+            for f, u, _, comp in order:
+                if f <= start and (u is None or u > start):
+                    merged.update(comp.by_disc)
+            tables.append(merged)
+        self._bounds = bounds
+        self._tables = tables
+        self._latest = tables[-1]
+
+    def table(self, slot: int | None) -> dict[bytes, CompiledInstruction]:
+        if slot is None or not self._bounds:
+            return self._latest
+        return self._tables[bisect_right(self._bounds, slot)]
+
+    def lookup(self, data: bytes, slot: int | None) -> CompiledInstruction:
+        ix = self.table(slot).get(data[:8])
+        if ix is None:
+            if len(data) < 8:
+                raise DecodeError("short_data", f"{len(data)} bytes, no 8-byte discriminator",
+                                  raw=data, program_id=self.address)
+            raise DecodeError("unknown_discriminator", f"{self.name}: discriminator {data[:8].hex()}",
+                              raw=data, program_id=self.address)
+        return ix
+
+    def by_name(self, name: str, slot: int | None) -> CompiledInstruction:
+        for ix in self.table(slot).values():
+            if ix.name == name:
+                return ix
+        raise KeyError(f"{self.name} has no instruction {name!r} at slot {slot}")
+
+
+def _spec_ix(ix: dict) -> dict:
+    """Spec instruction (hex discriminator) -> 0.30 IDL instruction (byte-array discriminator)."""
+    out = dict(ix)
+    if isinstance(ix.get("discriminator"), str):
+        out["discriminator"] = list(bytes.fromhex(ix["discriminator"]))
+    return out
+
+
+class ProgramRegistry:
+    """Decoders for every known program; see module docstring."""
+
+    def __init__(self) -> None:
+        self._anchor: dict[str, _AnchorProgram] = {}
+        self._names: dict[str, str] = dict(TOKEN_PROGRAM_NAMES)
+
+    # -- building
+    def add_idl(self, idl: dict, program_id: str | None = None, from_slot: int = 0,
+                until_slot: int | None = None, name: str | None = None) -> CompiledIdl:
+        """Compile an IDL (0.30+ or legacy) and register it for [from_slot, until_slot)."""
+        norm = load_idl(idl)
+        pid = program_id or norm.address
+        if not pid:
+            raise ValueError("IDL has no address; pass program_id")
+        prog_name = name or (self._anchor[pid].name if pid in self._anchor else norm.name)
+        compiled = CompiledIdl(norm, prog_name)
+        prog = self._anchor.get(pid)
+        if prog is None:
+            prog = self._anchor[pid] = _AnchorProgram(prog_name, pid)
+        prog.add(compiled, from_slot, until_slot)
+        self._names[pid] = prog_name
+        return compiled
+
+    def add_spec(self, spec: dict) -> None:
+        """Register a project program spec (schemas/programs/*.json): base IDL plus slot eras."""
+        pid = spec["address"]
+        name = spec["name"]
+        base = {"address": pid, "metadata": {"name": name, "version": spec.get("version"), "spec": "0.1.0"},
+                "instructions": [_spec_ix(ix) for ix in spec["instructions"]], "types": spec.get("types", [])}
+        self.add_idl(base, pid, 0, None, name)
+        for era in spec.get("eras", []):
+            layer = {"address": pid, "metadata": {"name": name, "spec": "0.1.0"},
+                     "instructions": [_spec_ix(ix) for ix in era["instructions"]],
+                     "types": spec.get("types", []) + era.get("types", [])}
+            self.add_idl(layer, pid, int(era.get("from_slot") or 0), era.get("until_slot"), name)
+
+    # -- queries
+    def program_name(self, program_id: str) -> str | None:
+        return self._names.get(program_id)
+
+    def knows(self, program_id: str) -> bool:
+        return program_id in self._names
+
+    def program_ids(self) -> list[str]:
+        return list(self._names)
+
+    def instruction(self, program_id: str, data: bytes, slot: int | None = None) -> CompiledInstruction:
+        """The compiled instruction (name, account list, arg types) that `data` selects."""
+        prog = self._anchor.get(program_id)
+        if prog is None:
+            raise DecodeError("unknown_program", f"no spec for program {program_id}", raw=data,
+                              program_id=program_id)
+        return prog.lookup(data, slot)
+
+    def decode(self, program_id: str, data: bytes, accounts: list[str],
+               slot: int | None = None) -> DecodedInstruction:
+        """Decode one instruction: name, args (canonical values), accounts by IDL name."""
+        prog = self._anchor.get(program_id)
+        if prog is None:
+            if program_id in TOKEN_PROGRAM_NAMES:
+                return decode_token_instruction(program_id, data, accounts)
+            raise DecodeError("unknown_program", f"no spec for program {program_id}", raw=data,
+                              program_id=program_id)
+        if slot is None or not prog._bounds:
+            ix = prog._latest.get(data[:8])
+        else:
+            ix = prog._tables[bisect_right(prog._bounds, slot)].get(data[:8])
+        if ix is None:
+            ix = prog.lookup(data, slot)  # raises the typed error
+        try:
+            args = ix.decode_args(data)
+        except DecodeError as e:
+            e.raw = data
+            e.program_id = program_id
+            e.detail = f"{prog.name}.{ix.name}: {e.detail}"
+            raise
+        names = ix.account_names
+        n = len(names)
+        return DecodedInstruction(
+            prog.name, ix.name, args, dict(zip(names, accounts, strict=False)),
+            accounts[n:] if len(accounts) > n else [],
+        )
+
+    def encode(self, program_id: str, instruction: str, args: dict, slot: int | None = None) -> bytes:
+        """Raw instruction data for (instruction name, canonical args): the inverse of decode."""
+        if program_id in TOKEN_PROGRAM_NAMES and program_id not in self._anchor:
+            return encode_token_instruction(program_id, instruction, args)
+        prog = self._anchor.get(program_id)
+        if prog is None:
+            raise KeyError(f"no spec for program {program_id}")
+        return prog.by_name(instruction, slot).encode(args)
+
+    def account_names(self, program_id: str, instruction: str, slot: int | None = None) -> tuple[str, ...]:
+        """IDL account names of an instruction at a slot (for building transactions in tests/simulator)."""
+        prog = self._anchor.get(program_id)
+        if prog is None:
+            raise KeyError(program_id)
+        return prog.by_name(instruction, slot).account_names
+
+
+SPEC_DIR = Path(__file__).resolve().parents[2] / "schemas" / "programs"
+
+
+def load_specs(directory: Path | None = None) -> list[dict]:
+    """The project's program specs, sorted by file name."""
+    d = directory or SPEC_DIR
+    return [json.loads(p.read_text()) for p in sorted(d.glob("*.json"))]
+
+
+@lru_cache(maxsize=1)
+def default_registry() -> ProgramRegistry:
+    """The shared registry: every program spec under schemas/programs/ plus SPL Token/Token-2022."""
+    reg = ProgramRegistry()
+    for spec in load_specs():
+        reg.add_spec(spec)
+    return reg

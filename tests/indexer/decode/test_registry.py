@@ -1,0 +1,82 @@
+"""Registry behaviour: program/discriminator keying, slot eras, typed errors, encode inverse."""
+
+from __future__ import annotations
+
+import pytest
+
+from indexer.decode.eras import BOUNDARIES, slot_for_time, time_for_slot
+from indexer.decode.errors import DecodeError
+from indexer.decode.registry import DecodedInstruction, default_registry
+
+HSD = "hdaoVTCqhfHHo75XdAMxBKdUqvq1i5bF23sisBqVgGR"
+CB = "circAbx64bbsscPbQzZAUvuXpHqrCe6fLMzc2uKXz9g"
+VSR = "hvsrNC3NKbcryqDs2DocYHZ9yPKEVzdSjQG6RVtK1s8"
+DC = "credMBJhYFzfn7NxBMdU4aUqFggAjgztaCcv2Fo6fPT"
+TOKEN = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
+KEYS = [f"{c * 32}" for c in "ABCDEFGHJKLMNPQRSTUVWXYZ"]  # 32 chars: valid-looking base58 labels
+
+
+def test_same_discriminator_decodes_per_program() -> None:
+    reg = default_registry()
+    data = reg.encode(CB, "transfer_v0", {"args": {"amount": 5}})
+    assert data[:8].hex() == "a2b6c16166557fbd"
+    cb = reg.decode(CB, data, KEYS[:5])
+    vsr = reg.decode(VSR, data, KEYS[:10])
+    assert (cb.program, cb.name, cb.args) == ("circuit_breaker", "transfer_v0", {"args": {"amount": 5}})
+    assert list(cb.accounts) == ["from", "to", "owner", "circuit_breaker", "token_program"]
+    assert vsr.program == "voter_stake_registry" and vsr.name == "transfer_v0"
+    assert list(vsr.accounts) != list(cb.accounts)
+
+
+def test_issue_rewards_v0_layout_by_slot() -> None:
+    reg = default_registry()
+    data = reg.encode(HSD, "issue_rewards_v0", {"args": {"epoch": 20000}})
+    accounts = KEYS[:16]
+    pre = reg.decode(HSD, data, accounts[:14], BOUNDARIES["hip138"].slot - 1)
+    post = reg.decode(HSD, data, accounts[:14], BOUNDARIES["hip138"].slot)
+    hip149 = reg.decode(HSD, data, accounts, BOUNDARIES["hip149"].slot)
+    latest = reg.decode(HSD, data, accounts)
+    assert pre.accounts["dnt_circuit_breaker"] == accounts[5]
+    assert pre.accounts["rewards_escrow"] == accounts[9] and pre.accounts["delegator_pool"] == accounts[10]
+    assert "dnt_circuit_breaker" not in post.accounts
+    assert post.accounts["hnt_mint"] == accounts[5] and post.accounts["rewards_escrow"] == accounts[8]
+    assert post.accounts["prev_sub_dao_epoch_info"] == accounts[13]
+    assert "supplement_vault" not in post.accounts
+    assert hip149.accounts["supplement_vault"] == accounts[14]
+    assert hip149.accounts["council_vault"] == accounts[15]
+    assert latest == hip149
+    assert pre.args == post.args == {"args": {"epoch": 20000}}
+
+
+def test_era_slots_follow_the_documented_mapping() -> None:
+    b = BOUNDARIES["hip138"]
+    assert b.unix == 1738022400  # 2025-01-28T00:00:00Z
+    assert b.slot == slot_for_time(b.unix) == 409_977_754 + (b.unix - 1_774_916_143) * 5 // 2 == 317_743_396
+    assert time_for_slot(slot_for_time(1_774_916_143)) == 1_774_916_143
+
+
+def test_typed_errors_carry_reason_and_raw() -> None:
+    reg = default_registry()
+    with pytest.raises(DecodeError) as e:
+        reg.decode("11111111111111111111111111111111", b"\x02\0\0\0", [])
+    assert e.value.reason == "unknown_program" and e.value.raw == b"\x02\0\0\0"
+    with pytest.raises(DecodeError) as e:
+        reg.decode(DC, bytes(8), [])
+    assert e.value.reason == "unknown_discriminator" and e.value.program_id == DC
+    good = reg.encode(DC, "burn_without_tracking_v0", {"args": {"amount": 7}})
+    with pytest.raises(DecodeError) as e:
+        reg.decode(DC, good[:-1], [])
+    assert e.value.reason == "short_data" and e.value.raw == good[:-1]
+    with pytest.raises(DecodeError) as e:
+        reg.decode(DC, good + b"\0", [])
+    assert e.value.reason == "trailing_data"
+
+
+def test_spl_token_through_the_registry() -> None:
+    reg = default_registry()
+    assert reg.program_name(TOKEN) == "spl-token" and reg.knows(TOKEN)
+    data = bytes.fromhex("0f15cd5b070000000008")  # BurnChecked 123456789, decimals 8 (render.md §4)
+    d = reg.decode(TOKEN, data, KEYS[:5])
+    assert d == DecodedInstruction("spl-token", "burnChecked", {"amount": 123456789, "decimals": 8},
+                                   {"account": KEYS[0], "mint": KEYS[1], "authority": KEYS[2]}, KEYS[3:5])
+    assert reg.encode(TOKEN, "burnChecked", {"amount": 123456789, "decimals": 8}) == data
