@@ -103,3 +103,8 @@ WORMHOLE_CORE = "worm2ZoG2kUd4vFXhvjh93UUH596ayRfgQ2MgjNMTth"
 WORMHOLE_TOKEN_BRIDGE = "wormDTUJ6AWPNvk59vGQbDvGJmqbDTdgWgAqcLBCgUb"
 
 SYMBOLS = {HNT: "HNT", IOT: "IOT", MOBILE: "MOBILE", DC: "DC", RENDER: "RENDER"}
+
+# A mint no rule watches (noise transfers must produce no events).
+USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+DECIMALS[USDC] = 6
+SYMBOLS[USDC] = "USDC"

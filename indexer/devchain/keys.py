@@ -23,6 +23,7 @@ class KeyFactory:
         self.seed = seed
         self._keypairs: dict[str, Keypair] = {}
         self._addresses: dict[str, str] = {}
+        self._by_address: dict[str, Keypair] = {}
 
     def _digest(self, label: str) -> bytes:
         return hashlib.sha256(f"depinflow-devchain/{self.seed}/{label}".encode()).digest()
@@ -32,7 +33,9 @@ class KeyFactory:
         if kp is None:
             kp = Keypair.from_seed(self._digest(label))
             self._keypairs[label] = kp
-            self._addresses.setdefault("kp:" + label, str(kp.pubkey()))
+            addr = str(kp.pubkey())
+            self._addresses.setdefault("kp:" + label, addr)
+            self._by_address[addr] = kp
         return kp
 
     def signer(self, label: str) -> str:
@@ -41,6 +44,10 @@ class KeyFactory:
         if addr is None:
             addr = str(self.keypair(label).pubkey())
         return addr
+
+    def keypair_for(self, address: str) -> Keypair | None:
+        """The keypair behind an address created by `keypair`/`signer` (the builder's keyring)."""
+        return self._by_address.get(address)
 
     def address(self, label: str) -> str:
         """A non-signing account address (a hash; may be on or off the curve, like PDAs are not)."""

@@ -22,7 +22,9 @@ def _ui_amount(amount: int, decimals: int) -> dict:
         s = f"{q}.{r:0{decimals}d}".rstrip("0").rstrip(".") if r else str(q)
     else:
         s = str(amount)
-    return {"amount": str(amount), "decimals": decimals, "uiAmount": float(s), "uiAmountString": s}
+    # the RPC prints uiAmount null for a zero balance
+    return {"amount": str(amount), "decimals": decimals, "uiAmount": float(s) if amount else None,
+            "uiAmountString": s}
 
 
 def _token_balance(b: TokenBal) -> dict:

@@ -45,6 +45,7 @@ class Ix:
     token_op: tuple | None = None
     lamports: tuple[str, str, int] | None = None
     cu: int = 3000
+    events: list[dict] = field(default_factory=list)   # ground-truth notes keyed on this instruction
 
 
 def meta(addr: str, signer: bool = False, writable: bool = False) -> tuple[str, bool, bool]:
@@ -261,7 +262,8 @@ class TxBuilder:
         self,
         *,
         payer: Keypair,
-        signers: list[Keypair],
+        signers: list[Keypair] = (),
+        keyring=None,
         instructions: list[Ix],
         recent_blockhash: str,
         version: str | int = 0,
@@ -308,7 +310,10 @@ class TxBuilder:
                 raise ValueError(f"keypair {addr} given but not a signer of any instruction")
         for addr, (s, _w) in flags.items():
             if s and addr not in kp_by_addr:
-                raise ValueError(f"instruction needs signer {addr} but no keypair was given")
+                kp = keyring(addr) if keyring is not None else None
+                if kp is None:
+                    raise ValueError(f"instruction needs signer {addr} but no keypair was given")
+                kp_by_addr[addr] = kp
 
         loaded_w: list[str] = []
         loaded_r: list[str] = []
