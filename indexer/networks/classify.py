@@ -160,6 +160,7 @@ class _Walk:
         op = spl_token_op(ix, ctx.balances)
         if op is None:
             return
+        ctx.names[ix.path] = (ctx.program_name(ix.program_id), op.name)
         if op.mint == c.render_mint:
             self.out.instructions.append(_record(ctx, ix, anc, ctx.program_name(ix.program_id), op.name,
                                                  {"amount": op.amount},

@@ -99,7 +99,7 @@ class TxContext:
         bal = self.balances
         return FlowEvent(
             signature=self.tx.signature, ix_path=ix.path, network=network,
-            flow_class=flow_class, subtype=subtype, slot=self.tx.slot,
+            flow_class=str(flow_class), subtype=str(subtype), slot=self.tx.slot,
             block_time=int(self.tx.block_time or 0), day=day or self.block_day,
             program_id=ix.program_id, program=program, instruction=name,
             mint=mint, symbol=symbol, amount_raw=int(amount), decimals=decimals, leg=leg,

@@ -316,7 +316,8 @@ def claim_rewards(ctx: TxContext, ix: Instruction, anc: tuple[Instruction, ...])
         return [ctx.event(ix, anc, network=HELIUM, flow_class=FlowClass.REVERSAL,
                           subtype=Subtype.NON_VOTER_BURN, mint=burns[0].mint,
                           amount=sum(o.amount for o in burns), epoch=epoch, payer_account=pool,
-                          sub_dao=sub_dao, recipient_owner=authority)]
+                          sub_dao=sub_dao, reason=f"share of position authority {authority} burned"
+                          " (position did not meet the voting requirement)")]
     paid = [op for op in ops if op.kind == TRANSFER]
     mint = paid[0].mint if paid and paid[0].mint else (ctx.balances.mint(pool) or _acc(ix, 8))
     return [ctx.event(ix, anc, network=HELIUM, flow_class=FlowClass.DISTRIBUTION,

@@ -5,14 +5,7 @@ or of a Helium circuit-breaker wrapper. Plain `Transfer` names no mint, so the m
 from the transaction's token balances (account -> mint/owner). Only the value-moving SPL
 instructions matter here; everything else (approve, close, freeze ...) is not a flow.
 
-Layouts (SPL Token and Token-2022 share tags 0-24; render.md section 4):
-  3 Transfer(amount)            src, dst, authority
-  7 MintTo(amount)              mint, dst, authority
-  8 Burn(amount)                src, mint, authority
- 12 TransferChecked(amount, d)  src, mint, dst, authority
- 14 MintToChecked(amount, d)    mint, dst, authority
- 15 BurnChecked(amount, d)      src, mint, authority
- 26/1 TransferCheckedWithFee(amount, d, fee)  src, mint, dst, authority   (Token-2022)
+SPL Token instructions are decoded by indexer.decode.spl_token (raw and jsonParsed).
 circuit_breaker mint_v0 / transfer_v0 / burn_v0 take `{amount: u64}` after the 8-byte
 discriminator; accounts mint_v0(mint, to, authority), transfer_v0(from, to, owner),
 burn_v0(from, owner, mint) (programs.md).
@@ -22,21 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from indexer.decode.errors import DecodeError
 from indexer.decode.model import Instruction, Transaction
+from indexer.decode.spl_token import decode_parsed_token, decode_token_instruction
 
 TRANSFER, MINT, BURN = "transfer", "mint", "burn"
 
-# raw tag -> (kind, instruction name, src idx, mint idx, dst idx, authority idx)
-_RAW = {
-    3: (TRANSFER, "transfer", 0, None, 1, 2),
-    7: (MINT, "mintTo", None, 0, 1, 2),
-    8: (BURN, "burn", 0, 1, None, 2),
-    12: (TRANSFER, "transferChecked", 0, 1, 2, 3),
-    14: (MINT, "mintToChecked", None, 0, 1, 2),
-    15: (BURN, "burnChecked", 0, 1, None, 2),
-}
-# jsonParsed type -> (kind, source key, destination key)
-_PARSED = {
+# decoded SPL name -> (kind, source key, destination key); keys are the decoder's (jsonParsed) names
+_SPL = {
     "transfer": (TRANSFER, "source", "destination"),
     "transferChecked": (TRANSFER, "source", "destination"),
     "transferCheckedWithFee": (TRANSFER, "source", "destination"),
@@ -45,6 +31,7 @@ _PARSED = {
     "burn": (BURN, "account", None),
     "burnChecked": (BURN, "account", None),
 }
+_VALUE_TAGS = frozenset({3, 7, 8, 12, 14, 15, 26})
 CB_MINT = bytes.fromhex("d2a4a1d34780dff4")
 CB_TRANSFER = bytes.fromhex("a2b6c16166557fbd")
 CB_BURN = bytes.fromhex("adf6f0eae5b2f939")
@@ -93,65 +80,38 @@ class Balances:
         return {v[0] for v in self._by_account.values()}
 
 
-def _u64(data: bytes, offset: int) -> int | None:
-    if len(data) < offset + 8:
-        return None
-    return int.from_bytes(data[offset:offset + 8], "little")
-
-
 def _acc(accounts: list[str], idx: int | None) -> str:
     return accounts[idx] if idx is not None and idx < len(accounts) else ""
 
 
-def _parsed_amount(info: dict) -> int | None:
-    raw = info.get("amount")
-    if raw is None:
-        raw = (info.get("tokenAmount") or {}).get("amount")
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        return None
-
-
 def spl_token_op(ix: Instruction, balances: Balances) -> TokenOp | None:
-    """The value movement of an SPL Token / Token-2022 instruction, or None if it moves none."""
-    parsed = ix.parsed
-    if ix.data is None:
-        if not isinstance(parsed, dict):
-            return None
-        spec = _PARSED.get(parsed.get("type"))
-        info = parsed.get("info")
-        if spec is None or not isinstance(info, dict):
-            return None
-        amount = _parsed_amount(info)
-        if amount is None:
-            return None
-        kind, src_key, dst_key = spec
-        src = info.get(src_key, "") if src_key else ""
-        dst = info.get(dst_key, "") if dst_key else ""
-        authority = (info.get("authority") or info.get("multisigAuthority") or info.get("mintAuthority")
-                     or info.get("multisigMintAuthority") or "")
-        mint = info.get("mint") or balances.mint(src or dst)
-        return TokenOp(kind, parsed["type"], mint, amount, src, dst, authority, ix.path, ix.program_id)
-    data = ix.data
-    if not data:
+    """The value movement of an SPL Token / Token-2022 instruction, or None if it moves none.
+
+    Decoding is the decoder's (raw bytes or jsonParsed); this only maps the decoded roles to
+    (kind, from, to) and resolves the mint of a plain Transfer through the token balances.
+    """
+    try:
+        if ix.data is None:
+            if not isinstance(ix.parsed, dict) or ix.parsed.get("type") not in _SPL:
+                return None
+            dec = decode_parsed_token(ix.program_id, ix.parsed)
+        else:
+            if not ix.data or ix.data[0] not in _VALUE_TAGS:
+                return None
+            dec = decode_token_instruction(ix.program_id, ix.data, ix.accounts)
+    except DecodeError:
         return None
-    tag = data[0]
-    if tag == 26 and len(data) >= 2 and data[1] == 1:  # Token-2022 TransferCheckedWithFee
-        spec, offset, name = (TRANSFER, "transferCheckedWithFee", 0, 1, 2, 3), 2, "transferCheckedWithFee"
-    else:
-        spec = _RAW.get(tag)
-        if spec is None:
-            return None
-        offset, name = 1, spec[1]
-    amount = _u64(data, offset)
-    if amount is None:
+    spec = _SPL.get(dec.name)
+    amount = dec.args.get("amount")
+    if spec is None or not isinstance(amount, int):
         return None
-    kind, _, si, mi, di, ai = spec
-    acc = ix.accounts
-    src, dst = _acc(acc, si), _acc(acc, di)
-    mint = _acc(acc, mi) or balances.mint(src or dst)
-    return TokenOp(kind, name, mint, amount, src, dst, _acc(acc, ai), ix.path, ix.program_id)
+    kind, src_key, dst_key = spec
+    acc = dec.accounts
+    src = acc.get(src_key, "") if src_key else ""
+    dst = acc.get(dst_key, "") if dst_key else ""
+    authority = acc.get("authority") or acc.get("mintAuthority") or ""
+    mint = acc.get("mint") or balances.mint(src or dst)
+    return TokenOp(kind, dec.name, mint, amount, src, dst, authority, ix.path, ix.program_id)
 
 
 def breaker_op(ix: Instruction, balances: Balances) -> TokenOp | None:
@@ -159,8 +119,8 @@ def breaker_op(ix: Instruction, balances: Balances) -> TokenOp | None:
     data = ix.data
     if data is None or len(data) < 16:
         return None
-    disc, acc = data[:8], ix.accounts
-    amount = _u64(data, 8)
+    disc, acc = bytes(data[:8]), ix.accounts
+    amount = int.from_bytes(data[8:16], "little")
     if disc == CB_MINT:
         return TokenOp(MINT, "mint_v0", _acc(acc, 0), amount, "", _acc(acc, 1), _acc(acc, 2),
                        ix.path, ix.program_id)
