@@ -402,7 +402,6 @@ def issue_rewards_task(ctx: SimContext, dnt: str, epoch: int) -> Ix:
         dnt_delegators = dnt_total * A.DELEGATOR_PERCENT // 100
         escrow_amt = dnt_total - dnt_delegators
         rewards_escrow = A.IOT_REWARDS_ESCROW if dnt == A.IOT else A.MOBILE_REWARDS_ESCROW
-        ld = A.IOT_LAZY_DISTRIBUTOR if dnt == A.IOT else A.MOBILE_LAZY_DISTRIBUTOR
         ctx.token_account(ctx.address(f"escrow_breaker:{dnt}"), dnt, address=rewards_escrow)
         delegator_pool = ctx.token_account(ctx.address(f"delegator_pool_owner:{dnt}"), dnt,
                                            address=ctx.address(f"delegator_pool:{dnt}"))

@@ -279,13 +279,15 @@ class _Generator:
         events: list[dict] = []
         if rec.err is None:
             for path, ix in _walk_paths(plan.instructions):
+                single = len(ix.events) == 1      # flow rules: leg None when one event
                 for ev in ix.events:
+                    leg = None if single else ev.get("leg")
                     full = {
-                        "event_id": make_event_id(rec.signature, path, ev.get("leg")),
+                        "event_id": make_event_id(rec.signature, path, leg),
                         "network": ev["network"], "flow_class": ev["flow_class"], "subtype": ev["subtype"],
                         "mint": ev["mint"], "amount_raw": ev["amount_raw"], "day": ev.get("day", ctx.day),
                         "signature": rec.signature, "slot": ctx.slot, "forked": forked, "ix_path": path,
-                        "leg": ev.get("leg"), "kind": plan.kind,
+                        "leg": leg, "kind": plan.kind,
                     }
                     for k in ("epoch", "sub_dao"):
                         if k in ev:
