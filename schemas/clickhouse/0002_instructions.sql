@@ -1,6 +1,6 @@
 -- Every decoded instruction of a watched program (the instructions topic), for audit and ad-hoc
 -- analysis. Same dedup/commitment scheme as the flow tables; `day` is the block's UTC day.
--- args and accounts are JSON text (String) so the DDL runs on every ClickHouse version.
+-- args, accounts and extra_accounts are JSON text (String) so the DDL runs on every ClickHouse version.
 CREATE TABLE IF NOT EXISTS ${db}.instructions ${on_cluster}
 (
     event_id           String,
@@ -15,8 +15,11 @@ CREATE TABLE IF NOT EXISTS ${db}.instructions ${on_cluster}
     instruction        LowCardinality(String),
     args               String,
     accounts           String,
+    extra_accounts     String,
+    outer_program      LowCardinality(String),
     outer_instruction  LowCardinality(String),
     parent_instruction LowCardinality(String),
+    tx_error           Nullable(String),
     commitment         LowCardinality(String),
     schema_version     LowCardinality(String),
     version            UInt64,

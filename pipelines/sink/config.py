@@ -1,0 +1,141 @@
+"""Sink settings: defaults < TOML file < environment variables < explicit overrides (CLI flags).
+
+Why this order: a deployment ships one config file, operators adjust single values per host or
+container with env vars, and a flag on the command line wins for a one-off run.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from infra.local.clickhouse import chdb_dsn
+from infra.local.state import default_data_dir
+
+# (section, key in the TOML file) -> field
+_TOML_KEYS: dict[tuple[str, str], str] = {
+    ("kafka", "bootstrap"): "bootstrap",
+    ("kafka", "topic_prefix"): "topic_prefix",
+    ("kafka", "group_id"): "group_id",
+    ("kafka", "client_id"): "client_id",
+    ("kafka", "consumer"): "consumer_overrides",
+    ("clickhouse", "dsn"): "clickhouse_dsn",
+    ("clickhouse", "database"): "database",
+    ("clickhouse", "cluster"): "cluster",
+    ("sink", "batch_rows"): "batch_rows",
+    ("sink", "batch_seconds"): "batch_seconds",
+    ("sink", "max_poll_records"): "max_poll_records",
+    ("sink", "poll_timeout_ms"): "poll_timeout_ms",
+    ("sink", "retry_initial_seconds"): "retry_initial_seconds",
+    ("sink", "retry_max_seconds"): "retry_max_seconds",
+    ("sink", "migrate"): "migrate",
+    ("metrics", "port"): "metrics_port",
+    ("metrics", "host"): "metrics_host",
+}
+
+ENV_VARS: dict[str, str] = {
+    "DEPINFLOW_KAFKA_BOOTSTRAP": "bootstrap",
+    "DEPINFLOW_TOPIC_PREFIX": "topic_prefix",
+    "DEPINFLOW_SINK_GROUP": "group_id",
+    "DEPINFLOW_CLICKHOUSE_DSN": "clickhouse_dsn",
+    "DEPINFLOW_CLICKHOUSE_DATABASE": "database",
+    "DEPINFLOW_CLICKHOUSE_CLUSTER": "cluster",
+    "DEPINFLOW_SINK_BATCH_ROWS": "batch_rows",
+    "DEPINFLOW_SINK_BATCH_SECONDS": "batch_seconds",
+    "DEPINFLOW_SINK_MIGRATE": "migrate",
+    "DEPINFLOW_METRICS_PORT": "metrics_port",
+    "DEPINFLOW_METRICS_HOST": "metrics_host",
+}
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown or of the wrong type."""
+
+
+def _default_dsn() -> str:
+    return chdb_dsn(default_data_dir() / "clickhouse")
+
+
+@dataclass
+class SinkConfig:
+    bootstrap: str = "127.0.0.1:9092"
+    clickhouse_dsn: str = field(default_factory=_default_dsn)
+    database: str = "depinflow"
+    cluster: str | None = None            # issue 8: Replicated* DDL ON CLUSTER when set
+    topic_prefix: str = "depin"
+    group_id: str = "depinflow-sink"
+    client_id: str = "depinflow-sink"
+    batch_rows: int = 50_000              # flush when this many rows are buffered ...
+    batch_seconds: float = 1.0            # ... or when the oldest buffered row is this old
+    max_poll_records: int = 10_000
+    poll_timeout_ms: int = 200
+    retry_initial_seconds: float = 0.5    # ClickHouse down: exponential backoff from here ...
+    retry_max_seconds: float = 30.0       # ... up to here, forever (nothing is committed meanwhile)
+    migrate: bool = True                  # apply schemas/clickhouse migrations on start
+    metrics_port: int | None = None       # Prometheus /metrics; None = no HTTP server
+    metrics_host: str = "127.0.0.1"
+    consumer_overrides: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, env: Mapping[str, str] | None = None,
+             **overrides: Any) -> SinkConfig:
+        cfg = cls()
+        if path:
+            cfg = replace(cfg, **_from_toml(Path(path)))
+        cfg = replace(cfg, **_from_env(os.environ if env is None else env))
+        return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+
+    def __post_init__(self) -> None:
+        if self.batch_rows < 1 or self.batch_seconds <= 0:
+            raise ConfigError("batch_rows must be >= 1 and batch_seconds > 0")
+
+
+def _types() -> dict[str, Any]:
+    return {f.name: f.type for f in fields(SinkConfig)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = _types()[name]
+    try:
+        if kind == "int" or kind == "int | None":
+            return None if value in (None, "") else int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            return str(value).strip().lower() in {"1", "true", "yes", "on"}
+        if kind == "str | None":
+            return value or None
+        if kind.startswith("dict"):
+            if not isinstance(value, dict):
+                raise TypeError("expected a table")
+            return dict(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name}: {exc}") from None
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from None
+    out: dict[str, Any] = {}
+    for section, values in data.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: top-level key {section!r} must be a [section]")
+        for key, value in values.items():
+            name = _TOML_KEYS.get((section, key))
+            if name is None:
+                raise ConfigError(f"{path}: unknown setting [{section}] {key}")
+            out[name] = _coerce(name, value)
+    return out
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    return {name: _coerce(name, env[var]) for var, name in ENV_VARS.items() if var in env}

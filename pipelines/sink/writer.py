@@ -1,0 +1,135 @@
+"""Batched, column-oriented ClickHouse writes with per-message failure isolation and reconciliation.
+
+Failure policy (why): an insert can fail because ClickHouse is unreachable (retry the whole batch
+later, commit nothing) or because one message holds a value ClickHouse refuses (dead-letter that
+message, insert the rest, move on). The writer tells them apart by asking the server: if it still
+answers `SELECT 1`, the batch is bisected until the offending rows are found. If too many rows
+fail, or every row fails, the problem is systemic (schema drift, a full disk) and dead-lettering
+would hide it, so the batch is retried instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from infra.local.clickhouse import ping
+from pipelines.clickhouse.tables import COMMITMENT_STATUS, VERSIONED_TABLES, TableSpec
+from pipelines.sink.rows import Source
+
+log = structlog.get_logger(__name__)
+
+MAX_ISOLATED_FAILURES = 100
+
+
+class ClickHouseUnavailable(RuntimeError):
+    """ClickHouse did not answer (or failed systemically): retry the batch, commit nothing."""
+
+
+@dataclass
+class Failed:
+    source: Source
+    reason: str
+    detail: str
+
+
+@dataclass
+class _Attempt:
+    failed: list[Failed] = field(default_factory=list)
+    succeeded: int = 0
+
+
+class Writer:
+    """Inserts rows into one database and brings row versions in line with commitment_status."""
+
+    def __init__(self, client, database: str) -> None:
+        self.client = client
+        self.database = database
+
+    # ------------------------------------------------------------ inserts
+    def insert_raw(self, spec: TableSpec, rows: Sequence[tuple]) -> None:
+        """One column-oriented insert (types given, so no DESCRIBE round trip)."""
+        if not rows:
+            return
+        columns = [list(c) for c in zip(*rows, strict=True)]
+        self.client.insert(spec.name, columns, column_names=spec.names, database=self.database,
+                           column_oriented=True, column_type_names=spec.types)
+
+    def insert(self, spec: TableSpec, rows: list[tuple], sources: list[Source]) -> list[Failed]:
+        """Insert all rows; returns the messages whose rows ClickHouse refused (to dead-letter).
+
+        Raises ClickHouseUnavailable when the server is down or the failure is not row-specific.
+        """
+        try:
+            self.insert_raw(spec, rows)
+            return []
+        except Exception as exc:  # noqa: BLE001 - classified below: outage vs poison rows
+            first = exc
+        if not self.alive():
+            raise ClickHouseUnavailable(f"insert into {spec.name} failed and ClickHouse does not answer: "
+                                        f"{first}") from first
+        log.warning("sink_insert_failed_isolating", table=spec.name, rows=len(rows), error=str(first)[:300])
+        attempt = _Attempt()
+        self._bisect(spec, rows, sources, attempt, first)
+        if attempt.succeeded == 0 and len(rows) > 1:
+            raise ClickHouseUnavailable(f"every row of the {spec.name} batch fails: {first}") from first
+        return attempt.failed
+
+    def _bisect(self, spec: TableSpec, rows: list[tuple], sources: list[Source], attempt: _Attempt,
+                error: Exception) -> None:
+        if len(rows) == 1:
+            attempt.failed.append(Failed(sources[0], "insert_failed", f"{type(error).__name__}: {error}"))
+            if len(attempt.failed) > MAX_ISOLATED_FAILURES:
+                raise ClickHouseUnavailable(
+                    f"more than {MAX_ISOLATED_FAILURES} rows of a {spec.name} batch fail: {error}") from error
+            return
+        mid = len(rows) // 2
+        for part, srcs in ((rows[:mid], sources[:mid]), (rows[mid:], sources[mid:])):
+            try:
+                self.insert_raw(spec, part)
+                attempt.succeeded += len(part)
+            except Exception as exc:  # noqa: BLE001 - recurse into the failing half
+                if not self.alive():
+                    raise ClickHouseUnavailable(f"ClickHouse went away while isolating: {exc}") from exc
+                self._bisect(spec, part, srcs, attempt, exc)
+
+    def alive(self) -> bool:
+        return ping(self.client)
+
+    # ------------------------------------------------------------ commitment reconciliation
+    def statuses_in_range(self, lo: int, hi: int) -> int:
+        return int(self.client.query(
+            f"SELECT count() FROM {self.database}.{COMMITMENT_STATUS.name} "
+            "WHERE slot BETWEEN {lo:UInt64} AND {hi:UInt64}",
+            parameters={"lo": lo, "hi": hi}).result_rows[0][0])
+
+    def reconcile(self, lo: int, hi: int, tables: Sequence[TableSpec] = VERSIONED_TABLES) -> None:
+        """Write new row versions for rows in slots [lo, hi] whose transaction has a newer status.
+
+        Runs after every insert of events (a status may have arrived first) and of statuses (the
+        events may already be there). Both sides insert first and reconcile second, so even two
+        sinks racing on the two topics leave the right end state. Rows are copied in version then
+        insertion order, so among equal new versions the newest content wins in ReplacingMergeTree.
+        """
+        if self.statuses_in_range(lo, hi) == 0:
+            return
+        db = self.database
+        for spec in tables:
+            self.client.command(
+                f"""INSERT INTO {db}.{spec.name}
+                SELECT t.* REPLACE (
+                    s.st AS commitment, s.sv AS version, toUInt8(s.st = 'retracted') AS is_deleted,
+                    now64(3) AS inserted_at)
+                FROM {db}.{spec.name} AS t
+                INNER JOIN (
+                    SELECT signature, slot, argMax(status, version) AS st, max(version) AS sv
+                    FROM {db}.{COMMITMENT_STATUS.name}
+                    WHERE slot BETWEEN {{lo:UInt64}} AND {{hi:UInt64}}
+                    GROUP BY signature, slot
+                ) AS s ON t.signature = s.signature AND t.slot = s.slot
+                WHERE t.slot BETWEEN {{lo:UInt64}} AND {{hi:UInt64}} AND t.version < s.sv
+                ORDER BY t.version, t.inserted_at""",
+                parameters={"lo": lo, "hi": hi},
+            )
