@@ -210,6 +210,30 @@ def b58decode(text: str) -> bytes:
     return b"\0" * pad + body
 
 
+def serialize_message(version, header, static_keys: list[str], recent_blockhash: str,
+                      top: list[CompiledIx], lookups: list[tuple[str, bytes, bytes]]) -> bytes:
+    """Solana message wire format (legacy, or v0 with the 0x80 prefix and lookups)."""
+    msg = bytearray()
+    if version != "legacy":
+        msg.append(0x80)
+    msg += bytes(header)
+    msg += compact_u16(len(static_keys))
+    for a in static_keys:
+        msg += bytes(Pubkey.from_string(a))
+    msg += bytes(Pubkey.from_string(recent_blockhash))
+    msg += compact_u16(len(top))
+    for c in top:
+        msg.append(c.program_index)
+        msg += compact_u16(len(c.accounts)) + c.accounts
+        msg += compact_u16(len(c.data)) + c.data
+    if version != "legacy":
+        msg += compact_u16(len(lookups))
+        for table, wi, ri in lookups:
+            msg += bytes(Pubkey.from_string(table))
+            msg += compact_u16(len(wi)) + wi + compact_u16(len(ri)) + ri
+    return bytes(msg)
+
+
 # ---------------------------------------------------------------------------------------------
 # the builder
 
@@ -348,25 +372,7 @@ class TxBuilder:
         top = [compile_ix(t, None) for t in instructions]
 
         # -- message bytes and signatures ---------------------------------------------------------
-        msg = bytearray()
-        if version != "legacy":
-            msg.append(0x80)
-        msg += bytes(header)
-        msg += compact_u16(len(static_keys))
-        for a in static_keys:
-            msg += bytes(Pubkey.from_string(a))
-        msg += bytes(Pubkey.from_string(recent_blockhash))
-        msg += compact_u16(len(top))
-        for c in top:
-            msg.append(c.program_index)
-            msg += compact_u16(len(c.accounts)) + c.accounts
-            msg += compact_u16(len(c.data)) + c.data
-        if version != "legacy":
-            msg += compact_u16(len(lookups))
-            for table, wi, ri in lookups:
-                msg += bytes(Pubkey.from_string(table))
-                msg += compact_u16(len(wi)) + wi + compact_u16(len(ri)) + ri
-        msg = bytes(msg)
+        msg = serialize_message(version, header, static_keys, recent_blockhash, top, lookups)
         sigs = [bytes(kp_by_addr[a].sign_message(msg)) for a in static_keys[: header[0]]]
         wire = compact_u16(len(sigs)) + b"".join(sigs) + msg
         sig_strs = [b58encode(s) for s in sigs]
