@@ -1,0 +1,142 @@
+"""Finalizer: promotes confirmed transactions once their slot is finalized, retracts the ones that forked.
+
+WHY observed status, not "32 slots later": finality is whatever the cluster finalized (and will change
+with Alpenglow); peers that assume a fixed depth publish forked data as final (peers.md §4). For every
+published-at-confirmed transaction whose slot is at or below the finalized slot, the finalizer asks
+getSignatureStatuses (searchTransactionHistory):
+- finalized in the same slot            -> status "finalized"
+- finalized in another slot (re-included after a fork) -> republish the transaction's events from the
+  finalized copy, then status "finalized" with the new slot
+- unknown -> confirm with getTransaction at `finalized`: still absent -> status "retracted"
+  (the sink marks the events deleted); present -> treated as above
+- anything else (the node has not caught up) -> asked again next round.
+A status record is published only for transactions that published something.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import structlog
+
+from indexer.networks.events import SCHEMA_VERSION
+from indexer.rpc import RpcClient, RpcError
+from indexer.sources.common import patient
+from indexer.sources.types import Delivery, FetchedTx, Processor, SourceStats
+
+log = structlog.get_logger("indexer.sources.finalizer")
+
+
+@dataclass(slots=True)
+class _Pending:
+    signature: str
+    slot: int
+    block_time: int | None
+    delivery: Delivery
+    future: asyncio.Future
+
+
+def status_record(signature: str, slot: int, status: str, event_ids: list[str],
+                  block_time: int | None) -> dict:
+    return {"signature": signature, "slot": slot, "status": status, "event_ids": list(event_ids),
+            "block_time": block_time, "schema_version": SCHEMA_VERSION}
+
+
+class Finalizer:
+    def __init__(self, rpc: RpcClient, processor: Processor, stats: SourceStats, stop: asyncio.Event,
+                 encoding: str = "base64") -> None:
+        self.rpc = rpc
+        self.processor = processor
+        self.stats = stats
+        self.stop = stop
+        self.encoding = encoding
+        self.finalized_slot = 0
+        self.pending: dict[str, _Pending] = {}
+
+    async def resolve(self, signature: str, slot: int, block_time: int | None, delivery: Delivery) -> str:
+        """Wait until the transaction is finalized or retracted (and its status record acknowledged)."""
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.pending[signature] = _Pending(signature, slot, block_time, delivery, fut)
+        return await fut
+
+    async def _slots(self) -> tuple[int, int]:
+        res = await patient(lambda: self.rpc.call_many([("getSlot", [{"commitment": "finalized"}]),
+                                                        ("getSlot", [{"commitment": "confirmed"}])]),
+                            what="getSlot", stats=self.stats, stop=self.stop)
+        for r in res:
+            if isinstance(r, RpcError):
+                raise r
+        return int(res[0]), int(res[1])
+
+    async def round(self) -> int:
+        """One pass; returns how many transactions were resolved."""
+        try:
+            finalized, confirmed = await self._slots()
+        except RpcError as exc:
+            log.warning("finalizer_slots_failed", error=str(exc))
+            return 0
+        self.finalized_slot = max(self.finalized_slot, finalized)
+        self.stats.finalized_slot = self.finalized_slot
+        self.stats.tip_slot = max(self.stats.tip_slot, confirmed)
+        due = [p for p in self.pending.values() if p.slot <= self.finalized_slot]
+        if not due:
+            return 0
+        statuses = await patient(lambda: self.rpc.get_signature_statuses([p.signature for p in due]),
+                                 what="getSignatureStatuses", stats=self.stats, stop=self.stop)
+        waits = []
+        for p, st in zip(due, statuses, strict=True):
+            decision = await self._decide(p, st)
+            if decision is not None:
+                waits.append(self._publish(p, *decision))
+        if waits:
+            await asyncio.gather(*waits)
+        return len(waits)
+
+    async def _decide(self, p: _Pending, st: dict | None) -> tuple[str, int, list[str], int | None] | None:
+        """(status, slot, event_ids, block_time) to publish, or None to ask again later."""
+        if st is not None and st.get("confirmationStatus") != "finalized" and st.get("confirmations") is not None:
+            return None  # the node has not finalized it yet
+        if st is None:
+            tx = await patient(lambda: self.rpc.get_transaction(p.signature, "finalized", self.encoding),
+                               what="getTransaction:finalizer", stats=self.stats, stop=self.stop)
+            if tx is None:
+                self.stats.statuses["retracted"] += 1
+                return "retracted", p.slot, p.delivery.event_ids, p.block_time
+            slot = int(tx["slot"])
+        else:
+            slot = int(st["slot"])
+            tx = None
+        if slot == p.slot:
+            self.stats.statuses["finalized"] += 1
+            return "finalized", p.slot, p.delivery.event_ids, p.block_time
+        # Re-included in another slot: the finalized copy is the truth; republish it, then promote it.
+        if tx is None:
+            tx = await patient(lambda: self.rpc.get_transaction(p.signature, "finalized", self.encoding),
+                               what="getTransaction:finalizer", stats=self.stats, stop=self.stop)
+            if tx is None:
+                return None
+        block_time = tx.get("blockTime")
+        redo = self.processor.process(FetchedTx(p.signature, slot, block_time, "finalized", tx, "finalizer"))
+        await redo.done
+        self.stats.statuses["moved"] += 1
+        log.info("tx_moved", signature=p.signature, old_slot=p.slot, new_slot=slot)
+        p.delivery = redo
+        return "finalized", slot, redo.event_ids, block_time
+
+    async def _publish(self, p: _Pending, status: str, slot: int, event_ids: list[str],
+                       block_time: int | None) -> None:
+        outcome = status if slot == p.slot or status != "finalized" else "moved"
+        if p.delivery.messages:
+            receipt = self.processor.publish_status(status_record(p.signature, slot, status, event_ids,
+                                                                  block_time), p.delivery.network)
+            try:
+                await receipt.done
+            except BaseException as exc:
+                if not p.future.done():
+                    p.future.set_exception(exc)
+                self.pending.pop(p.signature, None)
+                return
+        self.pending.pop(p.signature, None)
+        if not p.future.done():
+            p.future.set_result(outcome)

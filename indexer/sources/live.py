@@ -1,0 +1,428 @@
+"""Live tail: new transactions of the watched addresses, at `confirmed`, with no gap ever.
+
+Three inputs, one rule: only the reconciliation sweep moves the durable position.
+- Websocket `logsSubscribe` (mentions) notifications start a transaction's processing at once (low
+  latency), `slotSubscribe` tells the tip; both are hints, assumed lossy.
+- The sweep pages getSignaturesForAddress (confirmed) newest-first `until` the last listed signature of
+  each address, every `sweep_interval`, immediately after a websocket reconnect, and on demand. What it
+  lists is appended, oldest first, to the address's ordered queue; a job started by a hint is reused.
+- An address's durable watermark moves over the head of its queue only when those jobs are *finished*:
+  acknowledged by Kafka and finalized (or retracted) by the finalizer, so a checkpointed signature can
+  never be one that forks away, and a restart re-sweeps from it without a gap.
+The seam: the live tail covers slots > checkpoint.seam_slot, the backfill slots <= it.
+A transaction touching several addresses is one job (a registry keyed by signature, evicted some
+`dedup_slots` below the finalized slot, so memory stays bounded for months).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from indexer.checkpoint import Checkpoint, SigPos
+from indexer.rpc import RpcClient, RpcError, Subscription, WsSubscriber
+from indexer.sources.common import SourceError, Stopped, list_page, patient
+from indexer.sources.finalizer import Finalizer
+from indexer.sources.types import Delivery, FetchedTx, Processor, SigInfo, SourceStats
+
+log = structlog.get_logger("indexer.sources.live")
+
+
+@dataclass
+class LiveSettings:
+    page_limit: int = 1000
+    sweep_interval: float = 1.0       # seconds between reconciliation sweeps (also after ws reconnects)
+    finalize_interval: float = 0.4    # seconds between finalizer rounds
+    fetch_batch: int = 100
+    dedup_slots: int = 2_000          # keep finished signatures this many slots below finalized
+    ws_url: str | None = None         # None: sweeps only
+    ws_stall_timeout: float = 10.0
+    encoding: str = "base64"
+    missing_fast_retries: int = 6     # a listed/hinted tx the node does not return yet
+
+
+class Job:
+    """One live transaction, from listing (or hint) to finalization."""
+
+    __slots__ = ("signature", "slot", "block_time", "status", "acked", "outcome", "finished", "task",
+                 "delivery")
+
+    def __init__(self, info: SigInfo, finished: asyncio.Event) -> None:
+        self.signature = info.signature
+        self.slot = info.slot
+        self.block_time = info.block_time
+        self.status = info.status
+        self.acked = False
+        self.outcome = ""               # finalized | retracted | vanished | moved
+        self.finished = finished
+        self.task: asyncio.Task | None = None
+        self.delivery: Delivery | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.finished.is_set()
+
+
+class BatchFetcher:
+    """Coalesces concurrent getTransaction requests into JSON-RPC batches (no added wait)."""
+
+    def __init__(self, rpc: RpcClient, batch: int, encoding: str, stats: SourceStats,
+                 stop: asyncio.Event) -> None:
+        self.rpc = rpc
+        self.batch = batch
+        self.encoding = encoding
+        self.stats = stats
+        self.stop = stop
+        self._queue: asyncio.Queue[tuple[str, str, asyncio.Future]] = asyncio.Queue()
+
+    async def get(self, signature: str, commitment: str = "confirmed") -> object:
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        await self._queue.put((signature, commitment, fut))
+        return await fut
+
+    async def run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            items = [first]
+            while len(items) < self.batch and not self._queue.empty():
+                items.append(self._queue.get_nowait())
+            asyncio.create_task(self._send(items))
+
+    async def _send(self, items: list[tuple[str, str, asyncio.Future]]) -> None:
+        calls = [("getTransaction", self.rpc.transaction_params(sig, c, self.encoding)) for sig, c, _ in items]
+        try:
+            results = await patient(lambda: self.rpc.call_many(calls), what="getTransaction:live",
+                                    stats=self.stats, stop=self.stop)
+        except BaseException as exc:  # Stopped or cancelled: wake the waiters
+            for _, _, fut in items:
+                if not fut.done():
+                    fut.set_exception(exc if isinstance(exc, Exception) else Stopped("fetch"))
+            return
+        for (_, _, fut), res in zip(items, results, strict=True):
+            if not fut.done():
+                fut.set_result(res)
+
+
+class LiveTail:
+    def __init__(self, rpc: RpcClient, processor: Processor, checkpoint: Checkpoint, addresses: list[str],
+                 settings: LiveSettings, stats: SourceStats, stop: asyncio.Event,
+                 on_commit: Callable[[], None] | None = None, replay_below: int | None = None) -> None:
+        if checkpoint.seam_slot is None:
+            raise ValueError("the live tail needs the seam slot")
+        self.rpc = rpc
+        self.processor = processor
+        self.cp = checkpoint
+        self.addresses = addresses
+        self.s = settings
+        self.stats = stats
+        self.stop = stop
+        self.on_commit = on_commit
+        self.replay_below = replay_below
+        self.seam_slot: int = checkpoint.seam_slot
+        self.jobs: dict[str, Job] = {}
+        self.queues: dict[str, deque[Job]] = {a: deque() for a in addresses}
+        self.queued: dict[str, set[str]] = {a: set() for a in addresses}
+        self.cursors: dict[str, SigPos] = {a: self._start_cursor(a) for a in addresses}
+        self.sweep_tip: dict[str, int] = {a: self.seam_slot for a in addresses}
+        self.submitted_high: int | None = None
+        self.fetcher = BatchFetcher(rpc, settings.fetch_batch, settings.encoding, stats, stop)
+        self.finalizer = Finalizer(rpc, processor, stats, stop, settings.encoding)
+        self._sweep_now = asyncio.Event()
+        self._swept = asyncio.Condition()
+        self._sweep_count = 0
+        self._sweeping = False
+        self._error: BaseException | None = None
+        self._changed = asyncio.Event()
+
+    def _start_cursor(self, addr: str) -> SigPos:
+        st = self.cp.address(addr)
+        if st.live is not None:
+            return SigPos(st.live.sig, st.live.slot, st.live.block_time)
+        if st.seam is not None:
+            return SigPos(st.seam.sig, st.seam.slot, st.seam.block_time)
+        return SigPos(None, self.seam_slot)
+
+    # -- jobs ---------------------------------------------------------------------------------------
+    def _job(self, info: SigInfo) -> Job:
+        job = self.jobs.get(info.signature)
+        if job is not None and not (job.done and job.slot != info.slot and job.outcome in ("retracted",
+                                                                                          "vanished")):
+            self.stats.dedup_hits["live"] += 1
+            if info.status == "finalized" and job.status != "finalized":
+                job.status = "finalized"
+            return job
+        job = Job(info, asyncio.Event())
+        self.jobs[info.signature] = job
+        job.task = asyncio.create_task(self._run_job(job))
+        return job
+
+    async def _run_job(self, job: Job) -> None:
+        try:
+            result = await self._fetch(job)
+            if result is None:
+                self._finish(job, "vanished")
+                return
+            slot = int(result.get("slot", job.slot))
+            block_time = result.get("blockTime", job.block_time)
+            job.slot, job.block_time = slot, block_time
+            final = job.status == "finalized" or slot <= self.finalizer.finalized_slot
+            if self.replay_below is not None and slot <= self.replay_below:
+                self.stats.replayed += 1
+            delivery = self.processor.process(FetchedTx(job.signature, slot, block_time,
+                                                        "finalized" if final else "confirmed", result, "live"))
+            job.delivery = delivery
+            self.stats.txs["live"] += 1
+            self.stats.newest_processed_slot = max(self.stats.newest_processed_slot, slot)
+            self.submitted_high = slot if self.submitted_high is None else max(self.submitted_high, slot)
+            await delivery.done
+            job.acked = True
+            self._changed.set()
+            if final:
+                self._finish(job, "finalized")
+                return
+            outcome = await self.finalizer.resolve(job.signature, slot, block_time, delivery)
+            self._finish(job, outcome)
+        except Stopped:
+            return
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # a Kafka failure or an impossible chain answer: fail closed
+            self._fail(exc)
+
+    def _finish(self, job: Job, outcome: str) -> None:
+        job.outcome = outcome
+        job.finished.set()
+        self._advance()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._error is None:
+            self._error = exc
+            log.error("live_failed", error=f"{type(exc).__name__}: {exc}")
+        self.stop.set()
+        self._changed.set()
+
+    async def _fetch(self, job: Job) -> dict | None:
+        """The transaction, or None when it no longer exists (forked away before we fetched it)."""
+        attempt = 0
+        while True:
+            res = await self.fetcher.get(job.signature)
+            if isinstance(res, dict):
+                return res
+            attempt += 1
+            if attempt >= self.s.missing_fast_retries:
+                status = (await patient(lambda: self.rpc.get_signature_statuses([job.signature]),
+                                        what="getSignatureStatuses:live", stats=self.stats, stop=self.stop))[0]
+                if status is None:
+                    return None
+                if attempt > 200:
+                    raise SourceError(f"{job.signature} has a status but getTransaction keeps failing: {res!r}")
+            delay = min(2.0, 0.02 * 2 ** min(attempt, 7))
+            try:
+                await asyncio.wait_for(self.stop.wait(), timeout=delay)
+                raise Stopped("fetch")
+            except TimeoutError:
+                pass
+
+    # -- sweeps -------------------------------------------------------------------------------------
+    async def sweep_address(self, addr: str) -> int:
+        cur = self.cursors[addr]
+        tip_at_start = max(self.stats.tip_slot, self.seam_slot)
+        new: list[SigInfo] = []
+        before: str | None = None
+        while True:
+            page = await list_page(self.rpc, addr, before=before, until=cur.sig, limit=self.s.page_limit,
+                                   commitment="confirmed", stats=self.stats, stop=self.stop,
+                                   what="getSignaturesForAddress:sweep")
+            reached = False
+            for info in page:
+                if info.signature == cur.sig or info.slot < cur.slot or (cur.sig is None and info.slot <= cur.slot):
+                    reached = True
+                    break
+                new.append(info)
+            if reached or len(page) < self.s.page_limit:
+                break
+            before = page[-1].signature
+        self.stats.listed["live"] += len(new)
+        queue, queued = self.queues[addr], self.queued[addr]
+        for info in reversed(new):
+            if info.signature in queued:
+                continue
+            job = self._job(info)
+            queue.append(job)
+            queued.add(info.signature)
+        if new:
+            newest = new[0]
+            self.cursors[addr] = SigPos(newest.signature, newest.slot, newest.block_time)
+        self.sweep_tip[addr] = max(self.sweep_tip[addr], tip_at_start)
+        self._advance()
+        return len(new)
+
+    async def sweep_all(self) -> int:
+        self._sweeping = True
+        try:
+            counts = await asyncio.gather(*(self.sweep_address(a) for a in self.addresses))
+        finally:
+            self._sweeping = False
+        self.stats.sweeps += 1
+        async with self._swept:
+            self._sweep_count += 1
+            self._swept.notify_all()
+        return sum(counts)
+
+    async def _sweeper(self) -> None:
+        while not self.stop.is_set():
+            self._sweep_now.clear()
+            try:
+                await self.sweep_all()
+            except Stopped:
+                return
+            waiter = asyncio.create_task(self._sweep_now.wait())
+            stopper = asyncio.create_task(self.stop.wait())
+            await asyncio.wait({waiter, stopper}, timeout=self.s.sweep_interval,
+                               return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
+
+    def request_sweep(self) -> None:
+        self._sweep_now.set()
+
+    # -- watermarks -----------------------------------------------------------------------------------
+    def _advance(self) -> None:
+        moved = False
+        for addr, queue in self.queues.items():
+            last: Job | None = None
+            while queue and queue[0].done:
+                last = queue.popleft()
+                self.queued[addr].discard(last.signature)
+            if last is not None and last.outcome in ("finalized", "moved"):
+                self.cursors_durable(addr, last)
+                moved = True
+            elif last is not None:
+                # a retracted/vanished head: keep the durable position at the last surviving signature
+                moved = True
+        if moved:
+            self._update_live_slot()
+            self._changed.set()
+            if self.on_commit is not None:
+                self.on_commit()
+
+    def cursors_durable(self, addr: str, job: Job) -> None:
+        self.cp.address(addr).live = SigPos(job.signature, job.slot, job.block_time)
+
+    def _update_live_slot(self) -> None:
+        done_through = []
+        acked_through = []
+        for addr, queue in self.queues.items():
+            done_through.append(queue[0].slot - 1 if queue else self.sweep_tip[addr])
+            unacked = next((j.slot for j in queue if not j.acked), None)
+            acked_through.append(unacked - 1 if unacked is not None else self.sweep_tip[addr])
+        if done_through:
+            self.cp.live_slot = min(done_through)
+            self.stats.live_slot = min(acked_through)
+
+    def pending(self) -> int:
+        return sum(len(q) for q in self.queues.values()) + sum(1 for j in self.jobs.values() if not j.done)
+
+    # -- hints --------------------------------------------------------------------------------------
+    async def _hints(self) -> None:
+        subs = [Subscription.slots()] + [Subscription.mentions(a) for a in self.addresses]
+        ws = WsSubscriber(self.s.ws_url or "", subs, stall_timeout=self.s.ws_stall_timeout)
+        gen = ws.events()
+        try:
+            async for event in gen:
+                if event.kind == "logs":
+                    self._hint(event.value or {}, event.slot)
+                elif event.kind == "slot" and event.slot is not None:
+                    self.stats.tip_slot = max(self.stats.tip_slot, event.slot)
+                elif event.kind == "connected":
+                    if event.epoch > 1:
+                        self.stats.ws_reconnects += 1
+                    self.request_sweep()  # anything said while we were away is found by the sweep
+        finally:
+            await gen.aclose()
+
+    def _hint(self, value: dict, slot: int | None) -> None:
+        sig = value.get("signature")
+        if not sig or slot is None or slot <= self.seam_slot:
+            return
+        self.stats.hints += 1
+        self._job(SigInfo(sig, int(slot), None, value.get("err"), "confirmed"))
+
+    # -- housekeeping -------------------------------------------------------------------------------
+    def _evict(self) -> None:
+        floor = self.finalizer.finalized_slot - self.s.dedup_slots
+        if floor <= 0:
+            return
+        stale = [s for s, j in self.jobs.items() if j.done and j.slot < floor]
+        for sig in stale:
+            del self.jobs[sig]
+
+    async def _finalizer_loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                await self.finalizer.round()
+            except Stopped:
+                return
+            self._evict()
+            self._update_live_slot()
+            try:
+                await asyncio.wait_for(self.stop.wait(), timeout=self.s.finalize_interval)
+            except TimeoutError:
+                pass
+
+    # -- running ------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Follow the chain until `stop` is set; raises the first fatal error."""
+        await self.finalizer.round()  # learn the finalized slot before classifying anything
+        tasks = [asyncio.create_task(self.fetcher.run(), name="live-fetcher"),
+                 asyncio.create_task(self._finalizer_loop(), name="live-finalizer"),
+                 asyncio.create_task(self._sweeper(), name="live-sweeper")]
+        if self.s.ws_url:
+            tasks.append(asyncio.create_task(self._hints(), name="live-hints"))
+        try:
+            await self.stop.wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._drain()
+        if self._error is not None:
+            raise self._error
+
+    async def _drain(self, timeout: float = 10.0) -> None:
+        """On stop: give jobs that are already sending a moment to be acknowledged (their watermark)."""
+        running = [j.task for j in self.jobs.values() if j.task is not None and not j.task.done()]
+        if running:
+            _, still = await asyncio.wait(running, timeout=timeout)
+            for t in still:
+                t.cancel()
+            await asyncio.gather(*still, return_exceptions=True)
+
+    async def wait_caught_up(self, require_final: bool = True, poll: float = 0.05) -> None:
+        """Return once a sweep that started after this call was made has nothing unfinished left."""
+        async with self._swept:
+            # a sweep already running may have listed before our call: wait for the one after it
+            target = self._sweep_count + (2 if self._sweeping else 1)
+            self.request_sweep()
+            await self._swept.wait_for(lambda: self._sweep_count >= target or self.stop.is_set())
+        while not self.stop.is_set():
+            if require_final:
+                busy = self.pending()
+            else:
+                busy = sum(1 for j in self.jobs.values() if not j.acked and not j.done)
+            if busy == 0:
+                return
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=poll)
+        if self._error is not None:
+            raise self._error
+        raise Stopped("caught-up wait")
+
+
+__all__ = ["Job", "LiveSettings", "LiveTail", "RpcError"]

@@ -1,0 +1,102 @@
+"""What the sources hand to the service, and what they need back.
+
+The sources (backfill, live tail, finalizer) decide WHICH transactions to fetch and WHEN progress may
+be recorded. What happens to a transaction (decode, classify, publish) is the service's business
+(pipelines.listen), behind the `Processor` protocol: indexer.* never imports pipelines.*.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(slots=True)
+class SigInfo:
+    """One getSignaturesForAddress item."""
+
+    signature: str
+    slot: int
+    block_time: int | None = None
+    err: object | None = None
+    status: str | None = None        # confirmationStatus: processed | confirmed | finalized
+
+    @classmethod
+    def from_rpc(cls, item: dict) -> SigInfo:
+        return cls(item["signature"], int(item["slot"]), item.get("blockTime"), item.get("err"),
+                   item.get("confirmationStatus"))
+
+
+@dataclass(slots=True)
+class FetchedTx:
+    """A transaction ready for decoding. `result` is the raw getTransaction result (base64 encoding)."""
+
+    signature: str
+    slot: int
+    block_time: int | None
+    commitment: str                  # "confirmed" or "finalized": what the events will be labelled
+    result: dict
+    source: str                      # "backfill" | "live" | "finalizer"
+
+
+@dataclass(slots=True)
+class Delivery:
+    """The service's receipt for one transaction (or one status record).
+
+    `done` resolves when Kafka acknowledged every message of it (or fails with the send error).
+    `event_ids` are the flow event ids published, needed for the status record.
+    """
+
+    done: asyncio.Future
+    event_ids: list[str] = field(default_factory=list)
+    messages: int = 0
+    network: str = ""
+
+
+class Processor(Protocol):
+    """Implemented by the service: decode + classify + publish, returning delivery receipts."""
+
+    def process(self, tx: FetchedTx) -> Delivery:
+        """Decode, classify and submit the transaction's messages; must not block on acknowledgements."""
+        ...
+
+    def publish_status(self, record: dict, network: str = "") -> Delivery:
+        """Submit one status record ({signature, slot, status, event_ids, block_time, schema_version})."""
+        ...
+
+
+@dataclass
+class LowerBound:
+    """Where the backfill stops (inclusive bounds; None = unbounded on that axis)."""
+
+    from_slot: int | None = None
+    since_ts: int | None = None
+
+    def below(self, info: SigInfo) -> bool:
+        """Is this signature older than the requested history?"""
+        if self.from_slot is not None and info.slot < self.from_slot:
+            return True
+        return self.since_ts is not None and info.block_time is not None and info.block_time < self.since_ts
+
+
+@dataclass
+class SourceStats:
+    """Counters the service exports (Prometheus) and tests assert."""
+
+    txs: Counter = field(default_factory=Counter)            # source -> transactions processed
+    listed: Counter = field(default_factory=Counter)         # source -> signatures listed
+    dedup_hits: Counter = field(default_factory=Counter)     # source -> signatures already handled
+    replayed: int = 0                                        # txs re-sent after a restart (possible dups)
+    statuses: Counter = field(default_factory=Counter)       # finalized | retracted | vanished | moved
+    sweeps: int = 0
+    hints: int = 0
+    windows: int = 0
+    source_retries: Counter = field(default_factory=Counter)  # operation -> retried RPC failures
+    tip_slot: int = 0                                        # newest confirmed slot known
+    finalized_slot: int = 0
+    newest_processed_slot: int = 0
+    backfill_low_slot: int | None = None
+    live_slot: int | None = None
+    ws_reconnects: int = 0
