@@ -162,7 +162,6 @@ def _unparse(program: str, program_name: str | None, parsed) -> tuple[list[str],
     """The raw (accounts, data) behind a jsonParsed instruction."""
     if program in (A.TOKEN_PROGRAM, A.TOKEN_2022_PROGRAM):
         from indexer.decode.spl_token import decode_parsed_token
-
         from indexer.devchain.programs import registry
 
         d = decode_parsed_token(program, parsed)
