@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_right
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from indexer.decode.anchor_idl import CompiledIdl, CompiledInstruction, load_idl
+from indexer.decode.decoded import DecodedInstruction  # noqa: F401  (re-exported: contract location)
 from indexer.decode.errors import DecodeError
 from indexer.decode.spl_token import (
     PROGRAM_NAMES as TOKEN_PROGRAM_NAMES,
@@ -29,22 +29,10 @@ from indexer.decode.spl_token import (
 )
 
 
-@dataclass(slots=True)
-class DecodedInstruction:
-    program: str              # program name, e.g. "data_credits", "spl-token"
-    name: str                 # instruction name as in the IDL / jsonParsed type
-    args: dict                # canonical python values (see anchor_idl module docstring)
-    accounts: dict[str, str]  # IDL account name -> base58 (groups flattened as "group.name")
-    extra_accounts: list[str]  # remaining accounts beyond the IDL list
-
-
-_EMPTY: tuple = ()
-
-
 class _AnchorProgram:
     """All IDL layers of one program, merged per slot interval into disc -> instruction tables."""
 
-    __slots__ = ("name", "address", "layers", "_bounds", "_tables", "_latest", "_seq")
+    __slots__ = ("name", "address", "layers", "_bounds", "_tables", "_latest", "_seq", "_last")
 
     def __init__(self, name: str, address: str):
         self.name = name
@@ -54,6 +42,7 @@ class _AnchorProgram:
         self._bounds: list[int] = []
         self._tables: list[dict[bytes, CompiledInstruction]] = [{}]
         self._latest: dict[bytes, CompiledInstruction] = {}
+        self._last = 0  # slots >= this use _latest (the common case: one bisect avoided)
 
     def add(self, compiled: CompiledIdl, from_slot: int, until_slot: int | None) -> None:
         self._seq += 1
@@ -75,9 +64,10 @@ class _AnchorProgram:
         self._bounds = bounds
         self._tables = tables
         self._latest = tables[-1]
+        self._last = bounds[-1] if bounds else 0
 
     def table(self, slot: int | None) -> dict[bytes, CompiledInstruction]:
-        if slot is None or not self._bounds:
+        if slot is None or slot >= self._last:
             return self._latest
         return self._tables[bisect_right(self._bounds, slot)]
 
@@ -112,6 +102,8 @@ class ProgramRegistry:
     def __init__(self) -> None:
         self._anchor: dict[str, _AnchorProgram] = {}
         self._names: dict[str, str] = dict(TOKEN_PROGRAM_NAMES)
+        # program id -> (disc -> generated decode_full for the newest layout, first slot it covers)
+        self._fast: dict[str, tuple[dict, int]] = {}
 
     # -- building
     def add_idl(self, idl: dict, program_id: str | None = None, from_slot: int = 0,
@@ -128,6 +120,7 @@ class ProgramRegistry:
             prog = self._anchor[pid] = _AnchorProgram(prog_name, pid)
         prog.add(compiled, from_slot, until_slot)
         self._names[pid] = prog_name
+        self._fast[pid] = ({d: ix.decode_full for d, ix in prog._latest.items()}, prog._last)
         return compiled
 
     def add_spec(self, spec: dict) -> None:
@@ -163,32 +156,42 @@ class ProgramRegistry:
 
     def decode(self, program_id: str, data: bytes, accounts: list[str],
                slot: int | None = None) -> DecodedInstruction:
-        """Decode one instruction: name, args (canonical values), accounts by IDL name."""
+        """Decode one instruction: name, args (canonical values), accounts by IDL name.
+
+        Hot path: one dict lookup for the program, one for the discriminator, one call into the
+        generated decoder. Everything unusual (older slot eras, errors, SPL Token) takes _slow.
+        """
+        fast = self._fast.get(program_id)
+        if fast is not None and (slot is None or slot >= fast[1]):
+            fn = fast[0].get(data[:8])
+            if fn is not None:
+                try:
+                    return fn(data, accounts)
+                except DecodeError as e:
+                    self._annotate(e, program_id, data, slot)
+                    raise
+        return self._slow(program_id, data, accounts, slot)
+
+    def _slow(self, program_id: str, data: bytes, accounts: list[str], slot: int | None) -> DecodedInstruction:
         prog = self._anchor.get(program_id)
         if prog is None:
             if program_id in TOKEN_PROGRAM_NAMES:
                 return decode_token_instruction(program_id, data, accounts)
             raise DecodeError("unknown_program", f"no spec for program {program_id}", raw=data,
                               program_id=program_id)
-        if slot is None or not prog._bounds:
-            ix = prog._latest.get(data[:8])
-        else:
-            ix = prog._tables[bisect_right(prog._bounds, slot)].get(data[:8])
-        if ix is None:
-            ix = prog.lookup(data, slot)  # raises the typed error
+        ix = prog.lookup(data, slot)  # raises the typed error when unknown
         try:
-            args = ix.decode_args(data)
+            return ix.decode_full(data, accounts)
         except DecodeError as e:
-            e.raw = data
-            e.program_id = program_id
-            e.detail = f"{prog.name}.{ix.name}: {e.detail}"
+            self._annotate(e, program_id, data, slot)
             raise
-        names = ix.account_names
-        n = len(names)
-        return DecodedInstruction(
-            prog.name, ix.name, args, dict(zip(names, accounts, strict=False)),
-            accounts[n:] if len(accounts) > n else [],
-        )
+
+    def _annotate(self, e: DecodeError, program_id: str, data: bytes, slot: int | None) -> None:
+        prog = self._anchor[program_id]
+        ix = prog.table(slot).get(data[:8])
+        e.raw = data
+        e.program_id = program_id
+        e.detail = f"{prog.name}.{ix.name if ix else '?'}: {e.detail}"
 
     def encode(self, program_id: str, instruction: str, args: dict, slot: int | None = None) -> bytes:
         """Raw instruction data for (instruction name, canonical args): the inverse of decode."""

@@ -14,6 +14,7 @@ import struct
 from typing import Any
 
 from indexer.decode.base58 import pubkey_bytes, pubkey_str
+from indexer.decode.decoded import DecodedInstruction
 from indexer.decode.errors import DecodeError
 
 TOKEN_PROGRAM_ID = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
@@ -138,8 +139,6 @@ def _decode_args(layout: str, data: bytes) -> dict:
 
 def decode_token_instruction(program_id: str, data: bytes, accounts: list[str]):
     """Decode raw SPL Token / Token-2022 instruction data into a DecodedInstruction."""
-    from indexer.decode.registry import DecodedInstruction  # local: registry imports this module
-
     program = PROGRAM_NAMES.get(program_id)
     if program is None:
         raise DecodeError("unknown_program", f"{program_id} is not a token program", raw=bytes(data),
@@ -193,8 +192,6 @@ def _int_amount(v: Any) -> int:
 def decode_parsed_token(program_id: str, parsed: dict):
     """Turn a jsonParsed spl-token `parsed` dict ({"type", "info"}) into a DecodedInstruction
     equal to what decode_token_instruction gives for the raw bytes of the same instruction."""
-    from indexer.decode.registry import DecodedInstruction
-
     program = PROGRAM_NAMES.get(program_id, "spl-token")
     if not isinstance(parsed, dict) or "type" not in parsed:
         raise DecodeError("malformed_transaction", f"not a parsed token instruction: {parsed!r}"[:200],

@@ -301,6 +301,7 @@ def build_program(name: str, address: str, stem: str | None) -> dict:
     instructions: dict[str, dict] = {}
     types: dict[str, dict] = {}
     provenance: list[str] = []
+    skipped: list[str] = []
     version = None
     if stem:
         for i, path in enumerate(_sources(stem)):
@@ -313,6 +314,7 @@ def build_program(name: str, address: str, stem: str | None) -> dict:
                 needed = _reachable(ix["args"], tdefs)
                 clash = [t["name"] for t in needed if t["name"] in types and types[t["name"]] != t]
                 if clash:  # an older, incompatible type of the same name: skip this historic instruction
+                    skipped.append(f"{ix['name']} ({rel}: type {clash[0]} differs from the newer one)")
                     continue
                 for t in needed:
                     types[t["name"]] = t
@@ -364,6 +366,7 @@ def build_program(name: str, address: str, stem: str | None) -> dict:
         "instructions": sorted(instructions.values(), key=lambda i: i["name"]),
         "types": sorted(types.values(), key=lambda t: t["name"]),
         "eras": eras,
+        "not_included": sorted(set(skipped)),
     }
 
 
