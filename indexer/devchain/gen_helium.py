@@ -231,7 +231,8 @@ def burn_delegated(ctx: SimContext) -> Plan:
         entry[2] += amount * 1000
     epoch_info = _sub_dao_epoch_info(sub_dao, ctx.epoch)
     track = anchor_ix(A.HELIUM_SUB_DAOS, "track_dc_burn_v0",
-                      {"sub_dao_epoch_info": epoch_info, "sub_dao": sub_dao, "account_payer": A.DC_ACCOUNT_PAYER},
+                      {"sub_dao_epoch_info": epoch_info, "sub_dao": sub_dao, "account_payer": A.DC_ACCOUNT_PAYER,
+                       "registrar": ctx.address("vsr/registrar")},
                       {"args": {"dc_burned": amount, "bump": 255}}, ctx.slot,
                       default_account=ctx.default_account, cu=8_000)
     ix = anchor_ix(
