@@ -102,7 +102,7 @@ class DevchainServer:
         self.blocks = ledger.blocks
         n = len(self.blocks)
         if start_at is None:
-            self.tip = 0 if realtime else n + FINAL_LAG
+            self.tip = min(1, n) if realtime else n + FINAL_LAG
         else:
             self.tip = max(0, min(int(start_at), n + FINAL_LAG))
         self.first_available_slot = self.blocks[0].slot if self.blocks else 0
