@@ -28,6 +28,7 @@ from indexer.networks.prices import PriceBook, decimal_str, usd_value
 from indexer.networks.tokens import spl_token_op
 
 _I64_MAX = 2**63 - 1
+_I64_MIN = -(2**63)
 
 
 @dataclass(slots=True)
@@ -38,17 +39,24 @@ class ClassifiedTx:
 
 
 def json_safe(value):
-    """Decoded args as JSON the sink can store: bytes -> hex, ints beyond i64 -> str, keys -> str."""
-    if isinstance(value, bool) or value is None or isinstance(value, str | float):
+    """Decoded args as JSON the sink can store: bytes -> hex, ints beyond i64 -> str, keys -> str.
+
+    Dispatches on the exact type first (the common case: dicts of small ints and strings),
+    because this runs on every decoded instruction of the listener.
+    """
+    t = type(value)
+    if t is int:
+        return value if _I64_MIN <= value <= _I64_MAX else str(value)
+    if t is str or value is None or t is bool or t is float:
         return value
-    if isinstance(value, int):
-        return value if -_I64_MAX - 1 <= value <= _I64_MAX else str(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).hex()
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if t is dict:
+        return {k if type(k) is str else str(k): json_safe(v) for k, v in value.items()}
+    if t is list or t is tuple:
         return [json_safe(v) for v in value]
+    if t is bytes or t is bytearray or t is memoryview:
+        return bytes(value).hex()
+    if isinstance(value, int):          # IntEnum / bool subclasses
+        return json_safe(int(value))
     return str(value)  # Pubkey and other scalars print as their canonical text
 
 
@@ -188,8 +196,8 @@ class _Walk:
             self.out.dead_letters.append(_dead_letter(ctx, ix, "decode", str(reason), str(detail), ix.data))
             return
         ctx.names[ix.path] = (program, dec.name)
-        self.out.instructions.append(_record(ctx, ix, anc, program, dec.name, dec.args, dict(dec.accounts),
-                                             list(getattr(dec, "extra_accounts", None) or [])))
+        self.out.instructions.append(_record(ctx, ix, anc, program, dec.name, dec.args, dec.accounts,
+                                             dec.extra_accounts or []))
 
 
 def _tx_error(tx: Transaction) -> str | None:
@@ -198,28 +206,21 @@ def _tx_error(tx: Transaction) -> str | None:
 
 def _record(ctx: TxContext, ix: Instruction, anc: tuple[Instruction, ...], program: str, name: str,
             args, accounts: dict, extra: list) -> dict:
-    tx = ctx.tx
     outer = anc[0] if anc else ix
     outer_program, outer_name = ctx.name_of(outer)
-    return {
-        "event_id": f"{tx.signature}:{ix.path}",
-        "signature": tx.signature,
-        "slot": tx.slot,
-        "block_time": tx.block_time,
-        "ix_path": ix.path,
-        "program_id": ix.program_id,
-        "program": program,
-        "instruction": name,
-        "args": json_safe(args if args is not None else {}),
-        "accounts": {str(k): str(v) for k, v in accounts.items()},
-        "extra_accounts": [str(a) for a in extra],
-        "outer_program": outer_program,
-        "outer_instruction": outer_name,
-        "parent_instruction": ctx.qualified(anc[-1]) if anc else "",
-        "tx_error": _tx_error(tx),
-        "commitment": ctx.commitment,
-        "schema_version": SCHEMA_VERSION,
-    }
+    rec = ctx.record_base()
+    rec["event_id"] = f"{rec['signature']}:{ix.path}"
+    rec["ix_path"] = ix.path
+    rec["program_id"] = ix.program_id
+    rec["program"] = program
+    rec["instruction"] = name
+    rec["args"] = json_safe(args) if args else {}
+    rec["accounts"] = accounts
+    rec["extra_accounts"] = extra
+    rec["outer_program"] = outer_program
+    rec["outer_instruction"] = outer_name
+    rec["parent_instruction"] = ctx.qualified(anc[-1]) if anc else ""
+    return rec
 
 
 def _dead_letter(ctx: TxContext, ix: Instruction | None, stage: str, reason: str, detail: str,

@@ -73,21 +73,19 @@ class HeliumConfig:
     mobile_topup_raw: int
     mobile_topup_end_day: str
     program_ids: frozenset[str] = field(init=False)
+    _by_symbol: dict[str, str] = field(init=False, repr=False)
+    _by_name: dict[str, str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "program_ids", frozenset(self.programs))
+        object.__setattr__(self, "_by_symbol", {i.symbol: i.mint for i in self.mints.values()})
+        object.__setattr__(self, "_by_name", {n: pid for pid, n in self.programs.items()})
 
     def program_id(self, name: str) -> str:
-        for pid, n in self.programs.items():
-            if n == name:
-                return pid
-        raise KeyError(name)
+        return self._by_name[name]
 
     def mint_of(self, symbol: str) -> str:
-        for info in self.mints.values():
-            if info.symbol == symbol:
-                return info.mint
-        raise KeyError(symbol)
+        return self._by_symbol[symbol]
 
 
 @dataclass(frozen=True)

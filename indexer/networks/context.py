@@ -8,11 +8,13 @@ whether the transaction invokes Wormhole, and build a FlowEvent with the common 
 
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, lru_cache
+
+import orjson
 
 from indexer.decode.model import Instruction, Transaction
 from indexer.networks.config import NetworkConfig, anchor_discriminator
-from indexer.networks.events import FlowEvent, utc_day
+from indexer.networks.events import SCHEMA_VERSION, FlowEvent, utc_day
 from indexer.networks.tokens import Balances
 
 # Names of instructions outside the Helium IDLs that the rules and records refer to.
@@ -30,8 +32,24 @@ class TxContext:
         self.config = config
         self.commitment = commitment
         self.known_names = known_names or {}
-        self.block_day = utc_day(tx.block_time) if tx.block_time is not None else ""
+        self.block_day = _day(tx.block_time // 86_400) if tx.block_time is not None else ""
+        self._record_base: dict | None = None
         self.names: dict[str, tuple[str, str]] = {}   # path -> (program, instruction)
+
+    def record_base(self) -> dict:
+        """A fresh record dict holding the per-transaction fields of instruction records."""
+        base = self._record_base
+        if base is None:
+            tx = self.tx
+            base = self._record_base = {
+                "event_id": "", "signature": tx.signature, "slot": tx.slot, "block_time": tx.block_time,
+                "ix_path": "", "program_id": "", "program": "", "instruction": "", "args": None,
+                "accounts": None, "extra_accounts": None, "outer_program": "", "outer_instruction": "",
+                "parent_instruction": "",
+                "tx_error": None if tx.err is None else orjson.dumps(tx.err, default=str).decode(),
+                "commitment": self.commitment, "schema_version": SCHEMA_VERSION,
+            }
+        return dict(base)
 
     @cached_property
     def balances(self) -> Balances:
@@ -118,6 +136,12 @@ class TxContext:
             if b.mint == mint:
                 return b.decimals
         return 0
+
+
+@lru_cache(maxsize=4096)
+def _day(unix_day: int) -> str:
+    """UTC day string of a unix day number (cached: a block stream stays on a few days)."""
+    return utc_day(unix_day * 86_400)
 
 
 def logs_by_path(tx: Transaction) -> dict[str, list[str]]:
