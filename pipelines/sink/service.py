@@ -266,6 +266,11 @@ class Sink:
         self._record(written, elapsed)
 
     def _record(self, written: dict[str, int], elapsed: float) -> None:
+        for key in [k for k in written if k.startswith("!")]:   # rows refused by ClickHouse
+            n = written.pop(key)
+            self.metrics.insert_errors.labels(key[1:], "row").inc(n)
+            self.metrics.dead_letters.labels("sink.insert", "insert_failed").inc(n)
+            self.stats.dead_letters += n
         total = sum(written.values())
         self.metrics.batch_seconds.observe(elapsed)
         self.metrics.batch_rows.observe(total)
@@ -277,7 +282,10 @@ class Sink:
         log.info("sink_batch_committed", rows=total, seconds=round(elapsed, 4), tables=dict(written))
 
     def _write(self, batch: Batch) -> dict[str, int]:
-        """Insert everything in the batch and reconcile commitments. Idempotent: safe to repeat."""
+        """Insert everything in the batch and reconcile commitments. Idempotent: safe to repeat.
+
+        Returns rows written per table, plus `!table` counts of rows ClickHouse refused (recorded
+        in metrics only once the batch is committed, so a retried batch is not counted twice)."""
         writer = self._ensure_writer()
         written: dict[str, int] = {}
         dead_rows = list(batch.rows.get(DEAD_LETTERS.name, ()))
@@ -288,7 +296,7 @@ class Sink:
                 continue
             failed = writer.insert(spec, rows, batch.sources[spec.name])
             for f in failed:
-                self.metrics.insert_errors.labels(spec.name, "row").inc()
+                written[f"!{spec.name}"] = written.get(f"!{spec.name}", 0) + 1
                 dead_rows.append(sink_dead_letter(f.source, "sink.insert", f.reason, f.detail))
                 dead_sources.append(f.source)
             written[spec.name] = len(rows) - len(failed)
