@@ -195,7 +195,7 @@ def check(sql: str) -> Statement:
     if keyword not in ALLOWED_STATEMENTS:
         raise QueryRefused(
             READONLY,
-            f"Cannot execute query in readonly mode: the depinflow query endpoint only runs "
+            f"Cannot execute query in readonly mode: depinflow's SQL access is read-only and runs only "
             f"{', '.join(ALLOWED_STATEMENTS)} statements, not {keyword or 'this statement'}",
         )
     _check_tokens(tokens)
