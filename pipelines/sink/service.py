@@ -163,8 +163,8 @@ class Sink:
         """Consume until `stop_event` (or .stop()) is set; flushes what it holds before returning."""
         stop = stop_event or self._stop
         self._stop = stop
-        self.start()
         try:
+            self.start()
             while not stop.is_set():
                 self._poll_once()
                 if self._due():
