@@ -13,7 +13,6 @@ appears in 20 instructions is rendered once.
 
 from __future__ import annotations
 
-import base64
 import binascii
 
 import orjson
@@ -25,13 +24,75 @@ from indexer.decode.errors import DecodeError
 from indexer.decode.model import Instruction, TokenBalance, Transaction
 
 _from_bytes = VersionedTransaction.from_bytes
-_b64decode = base64.b64decode
+_a2b_base64 = binascii.a2b_base64
+_new = object.__new__
 _EMPTY_LIST: list = []
+
+# Bounded memo caches. An indexer sees the same program ids, mints, DAO accounts and LUT entries
+# in almost every transaction, and CPI data strings repeat (same instruction, same amount), so
+# rendering/decoding each distinct value once saves most of the base58 work. Cleared when full.
+_CACHE_MAX = 1 << 18
+_KEY_STR: dict = {}
+_B58_DATA: dict[str, bytes] = {}
+
+
+def clear_caches() -> None:
+    """Forget memoized base58 renderings (benchmarks use this to measure the cold path)."""
+    _KEY_STR.clear()
+    _B58_DATA.clear()
+
+
+def _key_strs(pubkeys) -> list[str]:
+    """Base58 of solders Pubkeys, each distinct key rendered once."""
+    cache = _KEY_STR
+    get = cache.get
+    out = []
+    for k in pubkeys:
+        s = get(k)
+        if s is None:
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            s = cache[k] = str(k)
+        out.append(s)
+    return out
+
+
+def _data(text: str) -> bytes:
+    """Instruction data from base58, memoized for short (CPI-sized) strings."""
+    raw = _B58_DATA.get(text)
+    if raw is None:
+        raw = b58decode(text)
+        if len(text) <= 128:
+            if len(_B58_DATA) >= _CACHE_MAX:
+                _B58_DATA.clear()
+            _B58_DATA[text] = raw
+    return raw
+
+
+def _mk(path: str, program_id: str, accounts: list[str], data: bytes | None, height: int,
+        parsed: dict | None = None, program_name: str | None = None) -> Instruction:
+    """Instruction without the dataclass __init__ (object.__new__ + slot stores: ~2x cheaper)."""
+    ix = _new(Instruction)
+    ix.path = path
+    ix.program_id = program_id
+    ix.accounts = accounts
+    ix.data = data
+    ix.stack_height = height
+    ix.parsed = parsed
+    ix.program_name = program_name
+    ix.children = []
+    return ix
 
 
 def parse_response(raw: bytes | str | dict) -> Transaction:
     """A full JSON-RPC response ({"jsonrpc", "result", ...}) or a bare result -> Transaction."""
-    obj = orjson.loads(raw) if isinstance(raw, bytes | bytearray | memoryview | str) else raw
+    if isinstance(raw, bytes | bytearray | memoryview | str):
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            raise DecodeError("malformed_transaction", f"response is not JSON: {e}") from None
+    else:
+        obj = raw
     if not isinstance(obj, dict):
         raise DecodeError("malformed_transaction", "response is not a JSON object")
     if "jsonrpc" in obj or "error" in obj or ("result" in obj and "transaction" not in obj):
@@ -78,7 +139,7 @@ def _parse(item: dict, slot, block_time, signature: str | None) -> Transaction:
     meta = item.get("meta") or {}
     if isinstance(tx, list):  # [data, encoding]
         data, encoding = tx[0], tx[1] if len(tx) > 1 else "base58"
-        raw = _b64decode(data, validate=True) if encoding == "base64" else b58decode(data)
+        raw = _a2b_base64(data) if encoding == "base64" else b58decode(data)
         return _from_wire(raw, item, meta, slot, block_time, signature)
     if isinstance(tx, str):  # legacy "binary" = base58
         return _from_wire(b58decode(tx), item, meta, slot, block_time, signature)
@@ -98,7 +159,7 @@ def _from_wire(raw: bytes, item: dict, meta: dict, slot, block_time, signature) 
     except Exception as e:  # solders raises its own error types for bad wire bytes
         raise DecodeError("malformed_transaction", f"transaction bytes do not parse: {e}") from None
     msg = vtx.message
-    keys = [str(k) for k in msg.account_keys]
+    keys = _key_strs(msg.account_keys)
     n_static = len(keys)
     lw, lr = _loaded(meta)
     if lw or lr:
@@ -111,8 +172,8 @@ def _from_wire(raw: bytes, item: dict, meta: dict, slot, block_time, signature) 
     version = 0 if isinstance(msg, MessageV0) else "legacy"
     tops = []
     for i, ci in enumerate(msg.instructions):
-        tops.append(Instruction(str(i), keys[ci.program_id_index], [keys[a] for a in bytes(ci.accounts)],
-                                bytes(ci.data), 1))
+        tops.append(_mk(str(i), keys[ci.program_id_index], [keys[a] for a in bytes(ci.accounts)],
+                        bytes(ci.data), 1))
     _attach_inner(tops, meta, keys, parsed_form=False)
     sig = signature or str(vtx.signatures[0])
     return _transaction(sig, item, meta, slot, block_time, version, keys, nsig, writable, tops)
@@ -166,14 +227,13 @@ def _json_ix(ix: dict, keys: list[str], path: str, height: int) -> Instruction:
     """One instruction in `json` (indices) or `jsonParsed` (pubkeys / parsed) form."""
     pid_index = ix.get("programIdIndex")
     if pid_index is not None:  # json encoding
-        return Instruction(path, keys[pid_index], [keys[a] for a in ix["accounts"]],
-                           b58decode(ix["data"]), height)
+        return _mk(path, keys[pid_index], [keys[a] for a in ix["accounts"]], _data(ix["data"]), height)
     if "parsed" in ix:
         parsed = ix["parsed"]
         if not isinstance(parsed, dict):  # e.g. memo: the RPC gives a bare string
             parsed = {"type": None, "info": parsed}
-        return Instruction(path, ix["programId"], _parsed_accounts(parsed), None, height, parsed, ix.get("program"))
-    return Instruction(path, ix["programId"], list(ix["accounts"]), b58decode(ix["data"]), height)
+        return _mk(path, ix["programId"], _parsed_accounts(parsed), None, height, parsed, ix.get("program"))
+    return _mk(path, ix["programId"], list(ix["accounts"]), _data(ix["data"]), height)
 
 
 def _parsed_accounts(parsed: dict) -> list[str]:
@@ -194,10 +254,13 @@ def _attach_inner(tops: list[Instruction], meta: dict, keys: list[str], parsed_f
     The parent of an inner instruction at height h is the nearest preceding instruction of
     height h-1 in the same group (the top-level one for h=2). Without stackHeight (old
     transactions), every inner instruction is a direct child of the top-level instruction.
+    The compiled form (json/base64 encodings) is built inline: it is the hot path.
     """
     groups = meta.get("innerInstructions")
     if not groups:
         return
+    b58cache = _B58_DATA
+    new = _new
     for group in groups:
         top = tops[group["index"]]
         stack = [top]  # stack[k] = latest instruction at height k+1
@@ -209,8 +272,26 @@ def _attach_inner(tops: list[Instruction], meta: dict, keys: list[str], parsed_f
             else:
                 h = sh if sh - 1 <= len(stack) else len(stack) + 1  # gap: deepest known parent
                 parent = stack[h - 2]
-            child = _json_ix(ix, keys, f"{parent.path}.{len(parent.children) + 1}", sh or 2)
-            parent.children.append(child)
+            siblings = parent.children
+            path = f"{parent.path}.{len(siblings) + 1}"
+            pid_index = ix.get("programIdIndex")
+            if pid_index is not None:
+                text = ix["data"]
+                data = b58cache.get(text)
+                if data is None:
+                    data = _data(text)
+                child = new(Instruction)
+                child.path = path
+                child.program_id = keys[pid_index]
+                child.accounts = [keys[a] for a in ix["accounts"]]
+                child.data = data
+                child.stack_height = sh or 2
+                child.parsed = None
+                child.program_name = None
+                child.children = []
+            else:
+                child = _json_ix(ix, keys, path, sh or 2)
+            siblings.append(child)
             del stack[h - 1:]
             stack.append(child)
 
@@ -222,8 +303,15 @@ def _balances(items, keys: list[str]) -> list[TokenBalance]:
     for b in items:
         ui = b["uiTokenAmount"]
         idx = b["accountIndex"]
-        out.append(TokenBalance(idx, keys[idx], b["mint"], b.get("owner"), int(ui["amount"]),
-                                ui["decimals"], b.get("programId")))
+        tb = _new(TokenBalance)  # see _mk: skips the dataclass __init__
+        tb.account_index = idx
+        tb.account = keys[idx]
+        tb.mint = b["mint"]
+        tb.owner = b.get("owner")
+        tb.amount = int(ui["amount"])
+        tb.decimals = ui["decimals"]
+        tb.program_id = b.get("programId")
+        out.append(tb)
     return out
 
 

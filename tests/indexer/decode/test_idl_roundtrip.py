@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from functools import lru_cache
+from functools import cache
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -32,7 +32,7 @@ def _files() -> list[str]:
     return sorted(str(p.relative_to(root)) for d in DIRS for p in (root / d).glob("*.json"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(rel: str) -> tuple[dict, RefIdl, CompiledIdl]:
     idl = json.loads(reference_path(f"helium/idls/{rel}").read_text())
     return idl, RefIdl(idl), CompiledIdl(idl)
