@@ -23,10 +23,11 @@ from indexer.decode.model import Instruction, Transaction
 from indexer.networks import helium, render
 from indexer.networks.config import NetworkConfig, default_config
 from indexer.networks.context import TxContext
-from indexer.networks.events import SCHEMA_VERSION, Commitment, FlowEvent
+from indexer.networks.events import SCHEMA_VERSION, Commitment, FlowEvent, Network
 from indexer.networks.prices import PriceBook, decimal_str, usd_value
 from indexer.networks.tokens import spl_token_op
 
+HELIUM, RENDER = Network.HELIUM.value, Network.RENDER.value
 _I64_MAX = 2**63 - 1
 _I64_MIN = -(2**63)
 
@@ -170,7 +171,7 @@ class _Walk:
             return
         ctx.names[ix.path] = (ctx.program_name(ix.program_id), op.name)
         if op.mint == c.render_mint:
-            self.out.instructions.append(_record(ctx, ix, anc, ctx.program_name(ix.program_id), op.name,
+            self.out.instructions.append(_record(ctx, ix, anc, RENDER, ctx.program_name(ix.program_id), op.name,
                                                  {"amount": op.amount},
                                                  {"source": op.source, "mint": op.mint,
                                                   "destination": op.destination, "authority": op.authority},
@@ -196,7 +197,7 @@ class _Walk:
             self.out.dead_letters.append(_dead_letter(ctx, ix, "decode", str(reason), str(detail), ix.data))
             return
         ctx.names[ix.path] = (program, dec.name)
-        self.out.instructions.append(_record(ctx, ix, anc, program, dec.name, dec.args, dec.accounts,
+        self.out.instructions.append(_record(ctx, ix, anc, HELIUM, program, dec.name, dec.args, dec.accounts,
                                              dec.extra_accounts or []))
 
 
@@ -204,12 +205,13 @@ def _tx_error(tx: Transaction) -> str | None:
     return None if tx.err is None else orjson.dumps(tx.err, default=str).decode()
 
 
-def _record(ctx: TxContext, ix: Instruction, anc: tuple[Instruction, ...], program: str, name: str,
-            args, accounts: dict, extra: list) -> dict:
+def _record(ctx: TxContext, ix: Instruction, anc: tuple[Instruction, ...], network: str, program: str,
+            name: str, args, accounts: dict, extra: list) -> dict:
     outer = anc[0] if anc else ix
     outer_program, outer_name = ctx.name_of(outer)
     rec = ctx.record_base()
     rec["event_id"] = f"{rec['signature']}:{ix.path}"
+    rec["network"] = network
     rec["ix_path"] = ix.path
     rec["program_id"] = ix.program_id
     rec["program"] = program
@@ -227,8 +229,10 @@ def _dead_letter(ctx: TxContext, ix: Instruction | None, stage: str, reason: str
                  raw: bytes) -> dict:
     tx = ctx.tx
     path = ix.path if ix is not None else ""
+    helium = ix is not None and ix.program_id in ctx.config.helium.program_ids
     return {
-        "event_id": f"{tx.signature}:{path}",
+        "event_id": f"{tx.signature}:{path}:{stage}",
+        "network": HELIUM if helium else "",
         "signature": tx.signature,
         "slot": tx.slot,
         "block_time": tx.block_time,

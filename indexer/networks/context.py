@@ -42,7 +42,7 @@ class TxContext:
         if base is None:
             tx = self.tx
             base = self._record_base = {
-                "event_id": "", "signature": tx.signature, "slot": tx.slot, "block_time": tx.block_time,
+                "event_id": "", "network": "", "signature": tx.signature, "slot": tx.slot, "block_time": tx.block_time,
                 "ix_path": "", "program_id": "", "program": "", "instruction": "", "args": None,
                 "accounts": None, "extra_accounts": None, "outer_program": "", "outer_instruction": "",
                 "parent_instruction": "",
