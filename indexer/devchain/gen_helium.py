@@ -634,3 +634,53 @@ def fanout_distribute(ctx: SimContext) -> Plan:
 def epoch_of_day(day: str) -> int:
     d = date.fromisoformat(day)
     return (d - date(1970, 1, 1)).days
+
+
+MOBILE_DNT_FEE_UNTIL = "2025-09-02"      # HIP-96 MOBILE onboarding burn ended (flows.md)
+
+
+def mobile_onboarding(ctx: SimContext) -> Plan:
+    """HEM onboard_mobile_hotspot_v0: DC fee through burn_without_tracking_v0, plus (HIP-96 era,
+    Dec-2023 -> 2025-09-02) a MOBILE burn made directly by the instruction (its own event)."""
+    fee_payer = ctx.actor("maker", 12)
+    owner = ctx.actor("hotspot-owner", 300)
+    dc_amount = ctx.rng.choice([2_000_000, 3_000_000, 4_000_000])
+    dc_burner = ctx.funded(fee_payer, A.DC, dc_amount, headroom=2000)
+    dnt_burner = ctx.token_account(fee_payer, A.MOBILE)
+    children = [_burn_without_tracking(ctx, fee_payer, dc_burner, dc_amount, "onboarding")]
+    if _era_after(ctx, "hip96_mobile_onboarding") and ctx.day < MOBILE_DNT_FEE_UNTIL:
+        dnt_amount = ctx.rng.randrange(10**8, 10**10)
+        dnt_burner = ctx.funded(fee_payer, A.MOBILE, dnt_amount, headroom=500)
+        children.append(spl_burn(dnt_burner, A.MOBILE, fee_payer, dnt_amount,
+                                 events=[_ev("usage_fee", "onboarding", A.MOBILE, dnt_amount)]))
+    args = {"args": {**_hashes(ctx), "location": ctx.rng.randrange(1 << 60),
+                     "device_type": {ctx.rng.choice(["Cbrs", "WifiIndoor", "WifiOutdoor"]): None},
+                     "deployment_info": {"WifiInfoV0": {"antenna": 12, "elevation": 5, "azimuth": 90,
+                                                        "mechanical_down_tilt": 0, "electrical_down_tilt": 0}}}}
+    ix = anchor_ix(A.HELIUM_ENTITY_MANAGER, "onboard_mobile_hotspot_v0",
+                   {"dc_fee_payer": fee_payer, "payer": fee_payer, "hotspot_owner": owner, "dc_burner": dc_burner,
+                    "dnt_burner": dnt_burner, "sub_dao": A.MOBILE_SUB_DAO, "dnt_mint": A.MOBILE,
+                    "dc": A.DATA_CREDITS_ACCOUNT, "dnt_price": ctx.address("pyth/mobile")},
+                   args, ctx.slot, children=children, default_account=ctx.default_account, cu=80_000)
+    return Plan(fee_payer, _budget(ctx) + [ix], kind="mobile_onboarding")
+
+
+def mini_fanout_distribute(ctx: SimContext) -> Plan:
+    """mini_fanout.distribute_v0 (tuktuk-cranked): splits a token account among shareholders; one
+    event per mint with the transfers summed (flow rules)."""
+    mini = A.COUNCIL_MINI_FANOUT if ctx.rng.random() < 0.5 else ctx.address(f"mini_fanout:{ctx.rng.randrange(8)}")
+    src = ctx.token_account(mini, A.HNT)
+    shares = [ctx.rng.randrange(10**5, 10**9) for _ in range(ctx.rng.randrange(2, 5))]
+    if ctx.tokens.amount(src) < sum(shares):
+        ctx.tokens.accounts[src][2] += sum(shares) * 100
+    transfers = []
+    for k, amount in enumerate(shares):
+        dst = ctx.token_account(ctx.keys.signer(f"shareholder:{mini}:{k}"), A.HNT)
+        transfers.append(spl_transfer(src, dst, mini, amount))
+    ix = anchor_ix(A.MINI_FANOUT, "distribute_v0",
+                   {"mini_fanout": mini, "task_queue": ctx.address("tuktuk/task_queue"), "token_account": src},
+                   {}, ctx.slot, children=transfers, default_account=ctx.default_account,
+                   remaining=[(t.metas[1][0], False, True) for t in transfers],
+                   events=[_ev("distribution", "fanout", A.HNT, sum(shares))], cu=30_000)
+    crank = ctx.actor("crank", 4)
+    return Plan(crank, _budget(ctx) + [_tuktuk(ctx, [ix], crank)], kind="mini_fanout")

@@ -78,6 +78,7 @@ _HELIUM_MIX = [
     (GH.burn_delegated, 14), (GH.lazy_distributor_payout, 18), (GH.delegation_claims, 5), (GH.dc_purchase, 4),
     (GH.dc_auto_top_off, 1), (GH.dc_delegation, 2), (GH.onboarding, 3), (GH.location_assert, 3),
     (GH.hex_boost, 1), (GH.other_burn, 1), (GH.treasury_redeem, 1), (GH.fanout_distribute, 0.3),
+    (GH.mobile_onboarding, 1), (GH.mini_fanout_distribute, 0.5),
 ]
 _RENDER_MIX = [
     (GR.token_transfer, 12), (GR.burn_wallet_deposit, 2), (GR.bme_burn, 0.6), (GR.holder_burn, 0.8),

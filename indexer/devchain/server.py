@@ -319,6 +319,14 @@ class DevchainServer:
             raise _invalid_params(f"Invalid params: unknown commitment {c!r}")
         return c
 
+    def _min_context(self, cfg: dict, commitment: str) -> None:
+        """minContextSlot: -32016 when the node's tip at `commitment` is still below it."""
+        want = cfg.get("minContextSlot")
+        if want is not None:
+            slot = self.tip_slot(commitment)
+            if slot < int(want):
+                raise RpcError(-32016, "Minimum context slot has not been reached", {"contextSlot": slot})
+
     def _context(self, commitment: str = "finalized") -> dict:
         return {"apiVersion": SOLANA_CORE_VERSION, "slot": self.tip_slot(commitment)}
 
@@ -326,7 +334,10 @@ class DevchainServer:
     # methods: cluster
 
     def get_slot(self, cfg=None):
-        return self.tip_slot(self._commitment(self._cfg(cfg)))
+        cfg = self._cfg(cfg)
+        c = self._commitment(cfg)
+        self._min_context(cfg, c)
+        return self.tip_slot(c)
 
     def get_block_height(self, cfg=None):
         c = self._commitment(self._cfg(cfg))
@@ -540,6 +551,7 @@ class DevchainServer:
         limit = MAX_SIGNATURES_LIMIT if limit is None else int(limit)
         if limit < 1 or limit > MAX_SIGNATURES_LIMIT:
             raise _invalid_params("Invalid limit; max 1000")
+        self._min_context(cfg, commitment)
         before, until = cfg.get("before"), cfg.get("until")
         seqs = self.by_address.get(address, [])
         n_visible = self.limit(commitment)
@@ -603,9 +615,9 @@ class DevchainServer:
         cfg = self._cfg(cfg)
         _check_pubkey(address)
         encoding = cfg.get("encoding") or "base64"
-        if encoding == "base58" or encoding not in ("base64", "jsonParsed", "base64+zstd"):
-            if encoding != "base58":
-                raise _invalid_params(f"Invalid params: unknown variant `{encoding}`")
+        if encoding not in ("base64", "jsonParsed", "base58"):
+            raise _invalid_params(f"Invalid params: unknown variant `{encoding}`")
+        self._min_context(cfg, self._commitment(cfg))
         return {"context": self._context(self._commitment(cfg)), "value": self._account(address, encoding)}
 
     def get_multiple_accounts(self, addresses, cfg=None):

@@ -354,3 +354,16 @@ def test_realtime_clock_advances():
             run(AsyncClient("http://127.0.0.1:9").get_slot())
     finally:
         handle.stop()
+
+
+def test_min_context_slot(fast_server, small_ledger):
+    async def go():
+        far = small_ledger.blocks[-1].slot + 100
+        _, body = await raw(fast_server.url, {"jsonrpc": "2.0", "id": 1, "method": "getSignaturesForAddress",
+                                              "params": [A.DC, {"minContextSlot": far}]})
+        assert body["error"]["code"] == -32016
+        assert body["error"]["message"] == "Minimum context slot has not been reached"
+        _, body = await raw(fast_server.url, {"jsonrpc": "2.0", "id": 1, "method": "getSlot",
+                                              "params": [{"minContextSlot": small_ledger.blocks[0].slot}]})
+        assert "result" in body
+    run(go())
