@@ -117,6 +117,12 @@ class NetworkConfig:
     helium: HeliumConfig
     render: RenderConfig
     token_programs: dict[str, str]             # SPL Token + Token-2022 ids -> name
+    program_names: dict[str, str] = field(init=False)  # every known program id -> name
+
+    def __post_init__(self) -> None:
+        names = {**self.render.wormhole_programs, **self.helium.look_through, **self.token_programs,
+                 **self.helium.programs}
+        object.__setattr__(self, "program_names", names)
 
     def symbol_of(self, mint: str) -> MintInfo | None:
         info = self.helium.mints.get(mint)

@@ -74,10 +74,7 @@ class TxContext:
 
     # --- names -----------------------------------------------------------------------------
     def program_name(self, program_id: str) -> str:
-        cfg = self.config
-        return (cfg.helium.programs.get(program_id) or cfg.token_programs.get(program_id)
-                or cfg.helium.look_through.get(program_id)
-                or cfg.render.wormhole_programs.get(program_id) or program_id)
+        return self.config.program_names.get(program_id, program_id)
 
     def name_of(self, ix: Instruction) -> tuple[str, str]:
         """(program, instruction) of any instruction; instruction is "" when unknown."""
