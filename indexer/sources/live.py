@@ -163,6 +163,9 @@ class LiveTail:
 
     async def _run_job(self, job: Job) -> None:
         try:
+            # Finality known BEFORE the fetch: a block finalized by then cannot be a dead fork, whereas a
+            # finalized slot learnt after the fetch says nothing about the copy we fetched.
+            finalized_before = self.finalizer.finalized_slot
             result = await self._fetch(job)
             if result is None:
                 self._finish(job, "vanished")
@@ -170,7 +173,7 @@ class LiveTail:
             slot = int(result.get("slot", job.slot))
             block_time = result.get("blockTime", job.block_time)
             job.slot, job.block_time = slot, block_time
-            final = job.status == "finalized" or slot <= self.finalizer.finalized_slot
+            final = job.status == "finalized" or slot <= finalized_before
             if self.replay_below is not None and slot <= self.replay_below:
                 self.stats.replayed += 1
             delivery = self.processor.process(FetchedTx(job.signature, slot, block_time,
@@ -232,7 +235,7 @@ class LiveTail:
     async def sweep_address(self, addr: str) -> int:
         cur = self.cursors[addr]
         tip_at_start = max(self.stats.tip_slot, self.seam_slot)
-        new: list[SigInfo] = []
+        collected: dict[str, SigInfo] = {}
         before: str | None = None
         while True:
             page = await list_page(self.rpc, addr, before=before, until=cur.sig, limit=self.s.page_limit,
@@ -243,10 +246,21 @@ class LiveTail:
                 if info.signature == cur.sig or info.slot < cur.slot or (cur.sig is None and info.slot <= cur.slot):
                     reached = True
                     break
-                new.append(info)
-            if reached or len(page) < self.s.page_limit:
+                collected.setdefault(info.signature, info)
+            if reached:
+                break
+            if len(page) < self.s.page_limit:
+                # A short page ends the history only if its `before` anchor still exists: a confirmed
+                # anchor that forked away meanwhile makes the node answer [] (Agave), which would
+                # silently skip everything older. Then list again from the top.
+                if before is not None and not await self._exists(before):
+                    log.info("sweep_anchor_vanished", address=addr, anchor=before)
+                    before = None
+                    continue
                 break
             before = page[-1].signature
+        # newest first; a restarted listing may have appended older items late, so order by slot
+        new = sorted(collected.values(), key=lambda i: -i.slot)
         self.stats.listed["live"] += len(new)
         queue, queued = self.queues[addr], self.queued[addr]
         for info in reversed(new):
@@ -261,6 +275,11 @@ class LiveTail:
         self.sweep_tip[addr] = max(self.sweep_tip[addr], tip_at_start)
         self._advance()
         return len(new)
+
+    async def _exists(self, signature: str) -> bool:
+        status = (await patient(lambda: self.rpc.get_signature_statuses([signature]),
+                                what="getSignatureStatuses:anchor", stats=self.stats, stop=self.stop))[0]
+        return status is not None
 
     async def sweep_all(self) -> int:
         self._sweeping = True
@@ -394,14 +413,14 @@ class LiveTail:
         if self._error is not None:
             raise self._error
 
-    async def _drain(self, timeout: float = 10.0) -> None:
-        """On stop: give jobs that are already sending a moment to be acknowledged (their watermark)."""
+    async def _drain(self) -> None:
+        """On stop: abandon unfinished jobs. Their signatures are after the durable watermark, so the
+        next start re-sweeps them (at worst re-sending them: duplicates, never gaps); the service
+        flushes whatever was already handed to the producer."""
         running = [j.task for j in self.jobs.values() if j.task is not None and not j.task.done()]
-        if running:
-            _, still = await asyncio.wait(running, timeout=timeout)
-            for t in still:
-                t.cancel()
-            await asyncio.gather(*still, return_exceptions=True)
+        for t in running:
+            t.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
     async def wait_caught_up(self, require_final: bool = True, poll: float = 0.05) -> None:
         """Return once a sweep that started after this call was made has nothing unfinished left."""

@@ -13,6 +13,7 @@ the beginning; forked blocks are visible at confirmed until the finalized slot p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 from dataclasses import dataclass, field
@@ -70,6 +71,23 @@ class MiniChain:
             self.confirmed = slot
             if not self.hold_finality:
                 self.finalized = max(self.finalized, slot - 32)
+        for listener in list(self.listeners):
+            listener(block)
+        return block
+
+    def reinclude(self, signature: str) -> Block:
+        """Move a transaction out of its (forked) block into a new canonical block, as a leader
+        re-including a still-valid transaction after a fork does."""
+        with self.lock:
+            old_block, tx = self.by_sig[signature]
+            old_block.txs.remove(tx)
+            slot = self.next_slot
+            self.next_slot += 1
+            block = Block(slot, self.start_time + (slot - 1000) * 2 // 5, txs=[tx])
+            tx.slot = slot
+            self.by_sig[signature] = (block, tx)
+            self.blocks.append(block)
+            self.confirmed = slot
         for listener in list(self.listeners):
             listener(block)
         return block
@@ -261,7 +279,8 @@ class ChainServer:
                 data = orjson.loads(msg.data)
                 sub_id = len(subs) + 1
                 subs[sub_id] = (data["method"], data.get("params") or [])
-                await ws.send_bytes(orjson.dumps({"jsonrpc": "2.0", "id": data["id"], "result": sub_id}))
+                with contextlib.suppress(ConnectionError):
+                    await ws.send_bytes(orjson.dumps({"jsonrpc": "2.0", "id": data["id"], "result": sub_id}))
         finally:
             self._ws.remove(entry)
         return ws
@@ -292,5 +311,6 @@ class ChainServer:
 
 async def _send(ws: web.WebSocketResponse, method: str, sub_id: int, result: Any) -> None:
     if not ws.closed:
-        await ws.send_bytes(orjson.dumps({"jsonrpc": "2.0", "method": method,
-                                          "params": {"result": result, "subscription": sub_id}}))
+        with contextlib.suppress(ConnectionError):
+            await ws.send_bytes(orjson.dumps({"jsonrpc": "2.0", "method": method,
+                                              "params": {"result": result, "subscription": sub_id}}))
