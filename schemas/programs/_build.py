@@ -50,6 +50,7 @@ PROGRAMS: dict[str, tuple[str, str | None]] = {
     "iot_routing_manager": ("irtjLnjCMmyowq2m3KWqpuFB3M9gdNA9A4t4d6VWmzB", "iot_routing_manager__9285df5"),
     "mini_fanout": ("mfanLprNnaiP4RX9Zz1BMcDosYHCqnG24H1fMEbi9Gn", None),
     "dc_auto_top": ("topqqzQZroCyRrgyM5zVq6xkFDVnfF13iixSjajydgU", None),
+    "tuktuk_dca": ("tdcam4m5U74pEZQrsQ7fVAav4AUXXc6z8fkhvExfRVN", None),
     "tuktuk": ("tuktukUrfhXT6ZT77QTU8RQtvgL967uRuVagWF57zVA", None),
 }
 
@@ -121,7 +122,36 @@ def _source_only() -> dict[str, list[dict]]:
                          _acc("circuit_breaker_program"), _acc("data_credits_program"),
                          _acc("instruction_sysvar")],
             "args": [], "types": [],
+        }, {
+            "name": "top_off_hnt_v0",
+            "source": "HPL programs/dc-auto-top/src/instructions/top_off_hnt_v0.rs (TopOffHntV0); "
+                      "may CPI tuktuk_dca.initialize_dca_nested_v0 (schedules a DCA swap into HNT)",
+            "accounts": [_acc("auto_top_off", w=True), _acc("task_queue", w=True), _acc("hnt_account", w=True),
+                         _acc("hnt_mint"), _acc("dca_mint"), _acc("dca_mint_account", w=True),
+                         _acc("dca_input_price_oracle"), _acc("hnt_price_oracle"), _acc("dca", w=True),
+                         _acc("dca_input_account", w=True), _acc("dca_destination_token_account", w=True),
+                         _acc("associated_token_program"), _acc("token_program"), _acc("system_program"),
+                         _acc("tuktuk_dca_program"), _acc("instruction_sysvar"),
+                         _acc("dca_custom_signer", w=True, s=True)],
+            "args": [], "types": [],
         }],
+        "tuktuk_dca": [
+            {"name": "lend_v0",
+             "source": "HPL programs/tuktuk-dca/src/instructions/lend_v0.rs (LendV0): lends the swap input "
+                       "(spl-token transfer input_account -> lend_destination)",
+             "accounts": [_acc("dca", w=True), _acc("input_account", w=True),
+                          _acc("destination_token_account", w=True), _acc("lend_destination", w=True),
+                          _acc("next_task", w=True), _acc("token_program"), _acc("instruction_sysvar")],
+             "args": [], "types": []},
+            {"name": "check_repay_v0",
+             "source": "HPL programs/tuktuk-dca/src/instructions/check_repay_v0.rs (CheckRepayV0); "
+                       "args CheckRepayArgsV0 {} (empty struct: no bytes)",
+             "accounts": [_acc("dca", w=True), _acc("next_task", w=True), _acc("input_account", w=True),
+                          _acc("rent_refund", w=True), _acc("destination_token_account", w=True),
+                          _acc("input_price_oracle"), _acc("output_price_oracle"), _acc("token_program")],
+             "args": [{"name": "args", "type": {"defined": {"name": "CheckRepayArgsV0"}}}],
+             "types": [{"name": "CheckRepayArgsV0", "type": {"kind": "struct", "fields": []}}]},
+        ],
         "tuktuk": [{
             "name": "run_task_v0",
             "source": "helium/tuktuk programs/tuktuk/src/instructions/run_task_v0.rs (RunTaskV0); "
