@@ -200,8 +200,9 @@ class Sink:
 
     # ------------------------------------------------------------ consuming
     def _poll_once(self) -> int:
+        room = self.config.batch_rows - self._batch.count    # batches never exceed batch_rows
         records = self._consumer.poll(timeout_ms=self.config.poll_timeout_ms,
-                                      max_records=self.config.max_poll_records)
+                                      max_records=max(1, min(self.config.max_poll_records, room)))
         n = 0
         for tp, recs in records.items():
             kind = self.kinds[tp.topic]
