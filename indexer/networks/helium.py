@@ -405,7 +405,7 @@ KNOWN_INSTRUCTIONS: dict[str, tuple[str, ...]] = {
 
 
 class HeliumRules:
-    """(program id, discriminator) -> (program, instruction, rule), built once per config."""
+    """(program id, discriminator) -> rule, and -> (program, instruction) names; built once per config."""
 
     def __init__(self, programs: dict[str, str]) -> None:
         by_name = {name: pid for pid, name in programs.items()}
@@ -427,12 +427,6 @@ class HeliumRules:
         if not data or len(data) < 8:
             return None
         return self.rules.get((ix.program_id, bytes(data[:8])))
-
-    def name_for(self, ix: Instruction) -> tuple[str, str] | None:
-        data = ix.data
-        if not data or len(data) < 8:
-            return None
-        return self.names.get((ix.program_id, bytes(data[:8])))
 
 
 def loose_token_op(ctx: TxContext, ix: Instruction, anc: tuple[Instruction, ...], op: TokenOp) -> list[FlowEvent]:
