@@ -1,0 +1,194 @@
+"""The listener service: Solana RPC -> decode -> classify -> Kafka, resumable from its checkpoint.
+
+Use in-process (next to the sink), from any thread:
+
+    listener = Listener(ListenerConfig(rpc_url=..., bootstrap=..., since="2026-03-28"))
+    listener.run(stop_event)              # follow the chain until stop_event (threading.Event) is set
+    listener.run_until_caught_up()        # backfill + everything up to the tip, finalized; then return
+
+or from a running event loop: `await listener.arun(stop)` / `await listener.arun_until_caught_up()`.
+The checkpoint (ListenerConfig.checkpoint) makes every run continue where the last one stopped, after
+a clean stop as after a kill -9. Duplicates after a crash are possible and counted; gaps are not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from indexer.checkpoint import CheckpointStore
+from indexer.networks.classify import Classifier
+from indexer.networks.watch import watched_addresses
+from indexer.rpc import RpcClient, RpcStats, redact_url
+from indexer.sources.backfill import BackfillSettings
+from indexer.sources.follower import Follower, FollowerSettings
+from indexer.sources.live import LiveSettings
+from indexer.sources.types import LowerBound, SourceStats
+from pipelines.kafka.client import make_producer
+from pipelines.kafka.topics import Topics, ensure_topics
+from pipelines.listen.config import ListenerConfig
+from pipelines.listen.metrics import ListenerMetrics
+from pipelines.listen.processor import KafkaProcessor, ProcessStats
+from pipelines.listen.progress import draw
+from pipelines.listen.publisher import KafkaPublisher
+
+log = structlog.get_logger("pipelines.listen")
+
+
+@dataclass
+class ListenerSummary:
+    transactions: int
+    events: int
+    instructions: int
+    dead_letters: int
+    statuses: int
+    duplicates_after_restart: int
+    seconds: float
+    seam_slot: int | None
+    backfill_low_slot: int | None
+    live_slot: int | None
+
+    @property
+    def tx_per_second(self) -> float:
+        return self.transactions / self.seconds if self.seconds > 0 else 0.0
+
+
+class Listener:
+    def __init__(self, config: ListenerConfig, *, classifier: Classifier | None = None) -> None:
+        self.config = config
+        self.classifier = classifier
+        self.rpc_stats = RpcStats()
+        self.source_stats = SourceStats()
+        self.process_stats = ProcessStats()
+        self.follower: Follower | None = None
+        self.topics = Topics(config.topic_prefix)
+        self.metrics = ListenerMetrics()
+        self.metrics.attach(self)
+
+    # -- configuration ------------------------------------------------------------------------------
+    def addresses(self) -> list[str]:
+        per_network = watched_addresses()
+        out: list[str] = []
+        for net in self.config.networks:
+            out.extend(per_network[net])
+        out.extend(self.config.extra_addresses)
+        return list(dict.fromkeys(out))
+
+    def _settings(self) -> FollowerSettings:
+        c = self.config
+        return FollowerSettings(
+            addresses=self.addresses(),
+            lower=LowerBound(c.from_slot, c.since_ts),
+            backfill=BackfillSettings(page_limit=c.page_limit, fetch_batch=c.rpc_batch,
+                                      fetch_concurrency=c.fetch_concurrency,
+                                      windows_in_flight=c.windows_in_flight),
+            live=LiveSettings(page_limit=c.page_limit, sweep_interval=c.sweep_interval,
+                              finalize_interval=c.finalize_interval, fetch_batch=c.rpc_batch,
+                              ws_url=c.effective_ws_url),
+            checkpoint_interval=c.checkpoint_interval,
+            follow_live=True,
+            networks=list(c.networks),
+        )
+
+    def _classifier(self) -> Classifier:
+        if self.classifier is not None:
+            return self.classifier
+        prices = None
+        if self.config.prices:
+            from indexer.networks.prices import PriceBook
+            prices = PriceBook.load(self.config.prices)
+        return Classifier(prices=prices)
+
+    # -- sync API (any thread) --------------------------------------------------------------------------
+    def run(self, stop_event: threading.Event | None = None) -> ListenerSummary:
+        """Follow the chain until `stop_event` is set (or forever); returns a summary."""
+        return asyncio.run(self.arun(stop_event))
+
+    def run_until_caught_up(self, require_final: bool = True, timeout: float | None = None) -> ListenerSummary:
+        """Backfill, then process the live tail up to the tip (finalized when require_final); return."""
+        async def main() -> ListenerSummary:
+            coro = self.arun_until_caught_up(require_final)
+            return await (asyncio.wait_for(coro, timeout) if timeout else coro)
+        return asyncio.run(main())
+
+    # -- async API -------------------------------------------------------------------------------------
+    async def arun_until_caught_up(self, require_final: bool = True) -> ListenerSummary:
+        return await self.arun(None, until_caught_up=True, require_final=require_final)
+
+    async def arun(self, stop: threading.Event | asyncio.Event | None = None, *, until_caught_up: bool = False,
+                   require_final: bool = True) -> ListenerSummary:
+        c = self.config
+        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, lambda: ensure_topics(c.bootstrap, self.topics.all(), c.partitions))
+        producer = await loop.run_in_executor(None, lambda: make_producer(c.bootstrap, **c.producer_overrides))
+        publisher = KafkaPublisher(producer, loop, on_latency=self.metrics.kafka_send_seconds.observe)
+        processor = KafkaProcessor(publisher, self.topics, self._classifier(), c.publish_instructions,
+                                   self.process_stats)
+        rpc = RpcClient(c.rpc_url, concurrency=c.rpc_concurrency, timeout=c.rpc_timeout, max_batch=c.rpc_batch,
+                        use_batches=c.rpc_use_batches, rate_limits=c.rate_limits or None, stats=self.rpc_stats)
+        self.follower = Follower(rpc, processor, CheckpointStore(c.checkpoint), self._settings(), self.source_stats)
+        if c.metrics_port is not None:
+            self.metrics.serve(c.metrics_port, c.metrics_host)
+        log.info("listener_starting", rpc=redact_url(c.rpc_url), ws=redact_url(c.effective_ws_url or ""),
+                 networks=c.networks, addresses=len(self.follower.s.addresses), bootstrap=c.bootstrap,
+                 topics=self.topics.all(), checkpoint=c.checkpoint, since=c.since, from_slot=c.from_slot)
+        stop_async = asyncio.Event()
+        watcher = asyncio.create_task(_watch(stop, stop_async)) if stop is not None else None
+        bar = None
+        try:
+            await self.follower.prepare()
+            if self._want_progress() and not self.follower.cp.backfill_done:
+                bar = asyncio.create_task(self._progress(stop_async))
+            await self.follower.run(stop_async, until_caught_up=until_caught_up, require_final=require_final)
+        finally:
+            stop_async.set()
+            for task in (watcher, bar):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+            await loop.run_in_executor(None, lambda: publisher.flush(30))
+            await loop.run_in_executor(None, lambda: producer.close(timeout=10))
+            await rpc.close()
+            self.metrics.close()
+        summary = self.summary(time.monotonic() - started)
+        log.info("listener_stopped", **summary.__dict__)
+        return summary
+
+    async def _progress(self, stop: asyncio.Event) -> None:
+        assert self.follower is not None
+        while self.follower.backfill is None and not stop.is_set():
+            await asyncio.sleep(0.05)
+        if self.follower.backfill is not None:
+            await draw(self.follower.backfill.progress, stop)
+
+    def _want_progress(self) -> bool:
+        mode = self.config.progress
+        return mode == "on" or (mode == "auto" and sys.stderr.isatty())
+
+    def summary(self, seconds: float) -> ListenerSummary:
+        cp = self.follower.cp if self.follower else None
+        p = self.process_stats
+        return ListenerSummary(
+            transactions=sum(self.source_stats.txs.values()), events=sum(p.events.values()),
+            instructions=p.instructions, dead_letters=sum(p.dead_letters.values()),
+            statuses=sum(p.statuses.values()), duplicates_after_restart=self.source_stats.replayed,
+            seconds=round(seconds, 3), seam_slot=cp.seam_slot if cp else None,
+            backfill_low_slot=cp.backfill_low_slot if cp else None, live_slot=cp.live_slot if cp else None)
+
+
+async def _watch(source: threading.Event | asyncio.Event, target: asyncio.Event) -> None:
+    """Bridge a caller's stop event (thread or asyncio) to the listener's own."""
+    if isinstance(source, asyncio.Event):
+        await source.wait()
+    else:
+        while not source.is_set():
+            await asyncio.sleep(0.1)
+    target.set()
