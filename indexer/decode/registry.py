@@ -102,8 +102,8 @@ class ProgramRegistry:
     def __init__(self) -> None:
         self._anchor: dict[str, _AnchorProgram] = {}
         self._names: dict[str, str] = dict(TOKEN_PROGRAM_NAMES)
-        # program id -> (disc -> generated decode_full for the newest layout, first slot it covers)
-        self._fast: dict[str, tuple[dict, int]] = {}
+        # program id -> (newest disc->decode_full table, first slot it covers, era bounds, per-era tables)
+        self._fast: dict[str, tuple[dict, int, list[int], list[dict]]] = {}
 
     # -- building
     def add_idl(self, idl: dict, program_id: str | None = None, from_slot: int = 0,
@@ -120,7 +120,8 @@ class ProgramRegistry:
             prog = self._anchor[pid] = _AnchorProgram(prog_name, pid)
         prog.add(compiled, from_slot, until_slot)
         self._names[pid] = prog_name
-        self._fast[pid] = ({d: ix.decode_full for d, ix in prog._latest.items()}, prog._last)
+        tables = [{d: ix.decode_full for d, ix in t.items()} for t in prog._tables]
+        self._fast[pid] = (tables[-1], prog._last, prog._bounds, tables)
         return compiled
 
     def add_spec(self, spec: dict) -> None:
@@ -162,8 +163,12 @@ class ProgramRegistry:
         generated decoder. Everything unusual (older slot eras, errors, SPL Token) takes _slow.
         """
         fast = self._fast.get(program_id)
-        if fast is not None and (slot is None or slot >= fast[1]):
-            fn = fast[0].get(data[:8])
+        if fast is not None:
+            latest, last, bounds, tables = fast
+            if slot is None or slot >= last:
+                fn = latest.get(data[:8])
+            else:
+                fn = tables[bisect_right(bounds, slot)].get(data[:8])
             if fn is not None:
                 try:
                     return fn(data, accounts)
