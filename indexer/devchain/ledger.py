@@ -77,7 +77,7 @@ class Block:
 _HELIUM_MIX = [
     (GH.burn_delegated, 14), (GH.lazy_distributor_payout, 18), (GH.delegation_claims, 5), (GH.dc_purchase, 4),
     (GH.dc_auto_top_off, 1), (GH.dc_delegation, 2), (GH.onboarding, 3), (GH.location_assert, 3),
-    (GH.hex_boost, 1), (GH.other_burn, 1), (GH.treasury_redeem, 1), (GH.fanout_distribute, 0.3),
+    (GH.hex_boost, 1), (GH.other_burn, 1), (GH.treasury_redeem, 1), (GH.fanout_distribute, 0.6),
     (GH.mobile_onboarding, 1), (GH.mini_fanout_distribute, 0.5),
 ]
 _RENDER_MIX = [
@@ -272,7 +272,7 @@ class _Generator:
         recent = self.recent_hashes[-1 - rng.randrange(min(len(self.recent_hashes), 20))] \
             if self.recent_hashes else _hash32(cfg.seed, "genesis")
         rec = ctx.builder.build(
-            payer=self.keys.keypair_for(plan.payer), keyring=self.keys.keypair_for,
+            payer=self.keys.keypair_for(plan.payer), payer_address=plan.payer, keyring=self.keys.keypair_for,
             instructions=plan.instructions, recent_blockhash=recent, version=version,
             lookup=ctx.lookup if plan.use_lut else None, fail_at=fail_at, slot=ctx.slot,
             block_time=ctx.block_time, priority_fee=_priority_fee(plan.instructions),

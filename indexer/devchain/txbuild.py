@@ -296,12 +296,14 @@ class TxBuilder:
         slot: int = 0,
         block_time: int | None = None,
         priority_fee: int = 0,
+        payer_address: str | None = None,
     ) -> TxRecord:
         """Compile, sign and "execute" (token ledger, logs, meta). `fail_at` = index of the
         top-level instruction that fails (custom error 1): no balance changes, fee still paid."""
         self._ensure_child_accounts(instructions)
-        payer_addr = str(payer.pubkey())
-        kp_by_addr = {str(k.pubkey()): k for k in [payer, *signers]}
+        payer_addr = payer_address or str(payer.pubkey())
+        kp_by_addr = {payer_addr: payer}
+        kp_by_addr.update({str(k.pubkey()): k for k in signers})
 
         # merge flags over every use (top-level metas + every descendant's writable flag)
         flags: dict[str, list[bool]] = {payer_addr: [True, True]}
@@ -373,9 +375,10 @@ class TxBuilder:
 
         # -- message bytes and signatures ---------------------------------------------------------
         msg = serialize_message(version, header, static_keys, recent_blockhash, top, lookups)
-        sigs = [bytes(kp_by_addr[a].sign_message(msg)) for a in static_keys[: header[0]]]
+        sig_objs = [kp_by_addr[a].sign_message(msg) for a in static_keys[: header[0]]]
+        sigs = [bytes(s) for s in sig_objs]
         wire = compact_u16(len(sigs)) + b"".join(sigs) + msg
-        sig_strs = [b58encode(s) for s in sigs]
+        sig_strs = [str(s) for s in sig_objs]
 
         # -- execution: inner instructions, logs, token balances, lamports -----------------------
         fee = 5000 * len(sigs) + priority_fee

@@ -79,9 +79,10 @@ def test_every_transaction_parses_and_every_watched_instruction_decodes(small_le
                     if reg.knows(ix.program_id):
                         d = reg.decode(ix.program_id, ix.data, ix.accounts, tx.slot)
                         seen_programs[d.program] += 1
-                        # only tuktuk's task accounts and multisig co-signers may trail the spec's list
+                        # only remaining accounts (tuktuk tasks, mini_fanout shareholders) and multisig co-signers may trail
                         multisig = d.program == "spl-token" and A.RENDER_BURN_WALLET in ix.accounts
-                        assert not d.extra_accounts or ix.program_id == A.TUKTUK or multisig, (d.program, d.name)
+                        remaining_ok = ix.program_id in (A.TUKTUK, A.MINI_FANOUT)
+                        assert not d.extra_accounts or remaining_ok or multisig, (d.program, d.name)
     for name in ("data_credits", "helium_sub_daos", "lazy_distributor", "circuit_breaker", "tuktuk",
                  "helium_entity_manager", "treasury_management", "no_emit", "rewards_oracle", "spl-token",
                  "hexboosting", "dc_auto_top", "fanout"):
