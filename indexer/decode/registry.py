@@ -207,6 +207,14 @@ class ProgramRegistry:
             raise KeyError(f"no spec for program {program_id}")
         return prog.by_name(instruction, slot).encode(args)
 
+    def instruction_spec(self, program_id: str, instruction: str, slot: int | None = None) -> CompiledInstruction:
+        """The compiled instruction by name at a slot: `.accounts` (IdlAccount name/writable/signer/
+        optional), `.args` (normalized types), `.discriminator`, `.encode(args)`. KeyError when unknown."""
+        prog = self._anchor.get(program_id)
+        if prog is None:
+            raise KeyError(program_id)
+        return prog.by_name(instruction, slot)
+
     def account_names(self, program_id: str, instruction: str, slot: int | None = None) -> tuple[str, ...]:
         """IDL account names of an instruction at a slot (for building transactions in tests/simulator)."""
         prog = self._anchor.get(program_id)

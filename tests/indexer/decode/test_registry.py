@@ -80,3 +80,17 @@ def test_spl_token_through_the_registry() -> None:
     assert d == DecodedInstruction("spl-token", "burnChecked", {"amount": 123456789, "decimals": 8},
                                    {"account": KEYS[0], "mint": KEYS[1], "authority": KEYS[2]}, KEYS[3:5])
     assert reg.encode(TOKEN, "burnChecked", {"amount": 123456789, "decimals": 8}) == data
+
+
+def test_instruction_spec_exposes_account_flags_by_slot() -> None:
+    reg = default_registry()
+    ix = reg.instruction_spec(HSD, "issue_rewards_v0", BOUNDARIES["hip149"].slot)
+    flags = {a.name: (a.writable, a.signer, a.optional) for a in ix.accounts}
+    assert flags["supplement_vault"] == (True, False, True)
+    assert flags["dao"][2] is False
+    pre = reg.instruction_spec(HSD, "issue_rewards_v0", 0)
+    assert "dnt_circuit_breaker" in [a.name for a in pre.accounts]
+    with pytest.raises(KeyError):
+        reg.instruction_spec(HSD, "no_such_instruction_v0")
+    with pytest.raises(KeyError):
+        reg.instruction_spec("11111111111111111111111111111111", "transfer")
