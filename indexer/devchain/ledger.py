@@ -32,7 +32,7 @@ from indexer.devchain import gen_noise as GN
 from indexer.devchain import gen_render as GR
 from indexer.devchain.context import Plan, SimContext
 from indexer.devchain.keys import KeyFactory
-from indexer.devchain.txbuild import Ix, TxRecord
+from indexer.devchain.txbuild import Ix, TxRecord, TxTooLarge
 from indexer.networks.events import make_event_id
 
 SLOTS_PER_REAL_DAY = 216_000
@@ -271,12 +271,17 @@ class _Generator:
                            None)
         recent = self.recent_hashes[-1 - rng.randrange(min(len(self.recent_hashes), 20))] \
             if self.recent_hashes else _hash32(cfg.seed, "genesis")
-        rec = ctx.builder.build(
+        kwargs = dict(
             payer=self.keys.keypair_for(plan.payer), payer_address=plan.payer, keyring=self.keys.keypair_for,
-            instructions=plan.instructions, recent_blockhash=recent, version=version,
-            lookup=ctx.lookup if plan.use_lut else None, fail_at=fail_at, slot=ctx.slot,
-            block_time=ctx.block_time, priority_fee=_priority_fee(plan.instructions),
+            instructions=plan.instructions, recent_blockhash=recent, lookup=ctx.lookup if plan.use_lut else None,
+            fail_at=fail_at, slot=ctx.slot, block_time=ctx.block_time, priority_fee=_priority_fee(plan.instructions),
         )
+        try:
+            rec = ctx.builder.build(version=version, **kwargs)
+        except TxTooLarge:
+            if version != "legacy":
+                raise
+            rec = ctx.builder.build(version=0, **kwargs)   # what a wallet does: v0 + the LUT
         events: list[dict] = []
         if rec.err is None:
             for path, ix in _walk_paths(plan.instructions):

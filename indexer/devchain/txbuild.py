@@ -249,6 +249,11 @@ class LookupTable:
 
 
 LOG_LIMIT_CU = 1_400_000
+PACKET_DATA_SIZE = 1232          # Solana's maximum serialized transaction size
+
+
+class TxTooLarge(ValueError):
+    """The transaction would not fit a Solana packet (raised before anything is executed)."""
 
 
 def _instruction_log_name(ix: Ix) -> str | None:
@@ -379,6 +384,8 @@ class TxBuilder:
         sigs = [bytes(s) for s in sig_objs]
         wire = compact_u16(len(sigs)) + b"".join(sigs) + msg
         sig_strs = [str(s) for s in sig_objs]
+        if len(wire) > PACKET_DATA_SIZE:
+            raise TxTooLarge(f"{len(wire)} bytes > {PACKET_DATA_SIZE} ({version})")
 
         # -- execution: inner instructions, logs, token balances, lamports -----------------------
         fee = 5000 * len(sigs) + priority_fee

@@ -44,7 +44,7 @@ def test_default_day_is_a_few_thousand_transactions():
     ledger = generate_ledger(SimConfig())
     elapsed = time.perf_counter() - t
     assert 2000 <= ledger.tx_count() <= 6000
-    assert elapsed < 20, elapsed
+    assert elapsed < 45, elapsed                    # ~3 s on an idle core
 
 
 def test_wire_bytes_are_real_signed_transactions(small_ledger):
@@ -60,6 +60,7 @@ def test_wire_bytes_are_real_signed_transactions(small_ledger):
             assert tx.loaded_writable or tx.loaded_readonly
         msg = to_bytes_versioned(vtx.message)
         assert len(msg) + 1 + 64 * len(vtx.signatures) == len(tx.wire)
+        assert len(tx.wire) <= 1232                      # fits a Solana packet
     assert versions["legacy"] > 50 and versions[0] > 50
     assert sum(1 for t in small_ledger.transactions() if t.lookups) > 50
 
