@@ -37,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
         print(exc.text, file=sys.stderr)
         return 1
     print(f"depinflow sql: used {answer.via}", file=sys.stderr)
-    sys.stdout.buffer.write(answer.body)
-    sys.stdout.flush()
+    try:
+        sys.stdout.buffer.write(answer.body)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `depinflow sql ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
