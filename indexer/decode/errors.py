@@ -47,6 +47,10 @@ class DecodeError(Exception):
         self.program_id = program_id
         super().__init__(reason, detail)
 
+    def __reduce__(self):
+        # keep raw/program_id across pickling (multiprocessing workers hand errors back)
+        return (DecodeError, (self.reason, self.detail, self.raw, self.program_id))
+
     def __str__(self) -> str:
         return f"{self.reason}: {self.detail}" if self.detail else self.reason
 

@@ -94,3 +94,12 @@ def test_instruction_spec_exposes_account_flags_by_slot() -> None:
         reg.instruction_spec(HSD, "no_such_instruction_v0")
     with pytest.raises(KeyError):
         reg.instruction_spec("11111111111111111111111111111111", "transfer")
+
+
+def test_decode_error_pickles_with_its_data() -> None:
+    import pickle
+
+    e = DecodeError("short_data", "x", raw=b"\x01", program_id=DC)
+    back = pickle.loads(pickle.dumps(e))
+    assert (back.reason, back.detail, back.raw, back.program_id) == ("short_data", "x", b"\x01", DC)
+    assert back.to_dict() == {"reason": "short_data", "detail": "x", "raw_hex": "01", "program_id": DC}
