@@ -62,12 +62,13 @@ def _table_network(out: io.StringIO, inv: NetworkInvoice) -> None:
     if not inv.days:
         out.write("  no events in this period\n")
         return
-    header = ["day", "usage USD", "emissions", "emissions USD", "purchases", "reversals", "ratio"]
-    rows = [[str(f.row.day), fmt_usd(f.row.usage_usd), fmt_tokens(f.row.emission_tokens),
+    header = ["day", "usage", "usage USD", "emissions", "emissions USD", "purchases", "reversals", "ratio"]
+    rows = [[str(f.row.day), fmt_tokens(f.row.usage_tokens), fmt_usd(f.row.usage_usd),
+             fmt_tokens(f.row.emission_tokens),
              fmt_usd(f.emission_usd) + ("*" if f.emission_usd_source == "oracle" else ""),
              fmt_tokens(f.row.purchase_tokens), fmt_tokens(f.row.reversal_tokens), fmt_ratio(f.ratio)]
             for f in inv.days]
-    rows.append(["total", fmt_usd(inv.usage_usd), fmt_tokens(inv.emission_tokens),
+    rows.append(["total", fmt_tokens(inv.usage_tokens), fmt_usd(inv.usage_usd), fmt_tokens(inv.emission_tokens),
                  fmt_usd(inv.emission_usd), fmt_tokens(inv.purchase_tokens), fmt_tokens(inv.reversal_tokens),
                  fmt_ratio(inv.ratio)])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]

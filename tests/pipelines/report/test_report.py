@@ -114,7 +114,7 @@ def test_table_format_shows_days_totals_and_answers(capsys, ch_dsn, scenario):
     assert "== HELIUM ==" in out and "== RENDER ==" in out
     lines = out.splitlines()
     d1 = next(ln for ln in lines if ln.strip().startswith("2026-03-01") and "DC" in ln)
-    assert d1.split()[:4] == ["2026-03-01", "$50.00", "110.00", "HNT"]
+    assert d1.split()[:6] == ["2026-03-01", "5,000,000", "DC", "$50.00", "110.00", "HNT"]
     assert d1.rstrip().endswith("9.09%")
     assert any(ln.strip().startswith("total") and "$1,650" in ln and "6.06%" in ln for ln in lines)
     assert "usage by subtype: data_transfer $60.00, onboarding $40.00" in out
