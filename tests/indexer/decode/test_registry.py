@@ -103,3 +103,30 @@ def test_decode_error_pickles_with_its_data() -> None:
     back = pickle.loads(pickle.dumps(e))
     assert (back.reason, back.detail, back.raw, back.program_id) == ("short_data", "x", b"\x01", DC)
     assert back.to_dict() == {"reason": "short_data", "detail": "x", "raw_hex": "01", "program_id": DC}
+
+
+def test_add_idl_versions_by_slot_range() -> None:
+    import json
+
+    from indexer.decode.registry import ProgramRegistry
+    from tests.refdata import reference_path
+
+    hexb = "hexbnKYoA2GercNNhHUCCfrTRWrHjT6ujKPXTa5NPqJ"
+    old = json.loads(reference_path("helium/idls/helium-anchor-gen-history/hexboosting__2024-08-02__a0e363d.json")
+                     .read_text())
+    new = json.loads(reference_path("helium/idls/helium-wallet-rs/hexboosting.json").read_text())
+    reg = ProgramRegistry()
+    reg.add_idl(new, from_slot=1000)           # legacy names are camelCase, 0.30 snake_case
+    reg.add_idl(old, program_id=hexb, from_slot=0, until_slot=1000)
+    assert reg.program_name(hexb) == "hexboosting" and reg.knows(hexb)
+    old_data = bytes.fromhex("92f69f33b423b544") + (7).to_bytes(8, "little") + (1).to_bytes(4, "little") \
+        + (1).to_bytes(4, "little") + (3).to_bytes(2, "little") + bytes([2])
+    d_old = reg.decode(hexb, old_data, KEYS[:11], 999)
+    assert d_old.name == "boostV0" and d_old.accounts["priceOracle"] == KEYS[4]
+    assert d_old.args == {"args": {"location": 7, "version": 1, "amounts": [{"period": 3, "amount": 2}]}}
+    with pytest.raises(DecodeError) as e:  # the newer layout has device_type: one byte short
+        reg.decode(hexb, old_data, KEYS[:12], 1000)
+    assert e.value.reason == "short_data"
+    d_new = reg.decode(hexb, old_data + bytes([1]), KEYS[:12], 1000)
+    assert d_new.name == "boost_v0" and d_new.accounts["data_credits"] == KEYS[4]
+    assert d_new.args["args"]["device_type"] == {"CbrsOutdoor": None}
