@@ -115,8 +115,9 @@ class WsSubscriber:
         for sub in self.subscriptions:
             rid = next(self._ids)
             pending[rid] = sub
-            await ws.send_bytes(orjson.dumps({"jsonrpc": "2.0", "id": rid, "method": sub.method,
-                                              "params": list(sub.params)}))
+            # text frames: Solana's pubsub server ignores binary ones
+            await ws.send_str(orjson.dumps({"jsonrpc": "2.0", "id": rid, "method": sub.method,
+                                            "params": list(sub.params)}).decode())
         subs: dict[int, Subscription] = {}
         async with asyncio.timeout(self.subscribe_timeout):
             while pending:

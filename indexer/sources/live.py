@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ class Job:
     """One live transaction, from listing (or hint) to finalization."""
 
     __slots__ = ("signature", "slot", "block_time", "status", "acked", "outcome", "finished", "task",
-                 "delivery")
+                 "delivery", "seen_at")
 
     def __init__(self, info: SigInfo, finished: asyncio.Event) -> None:
         self.signature = info.signature
@@ -62,6 +63,7 @@ class Job:
         self.finished = finished
         self.task: asyncio.Task | None = None
         self.delivery: Delivery | None = None
+        self.seen_at = time.monotonic()
 
     @property
     def done(self) -> bool:
@@ -184,6 +186,7 @@ class LiveTail:
             self.submitted_high = slot if self.submitted_high is None else max(self.submitted_high, slot)
             await delivery.done
             job.acked = True
+            self.stats.live_ack_lag.append(time.monotonic() - job.seen_at)
             self._changed.set()
             if final:
                 self._finish(job, "finalized")
@@ -403,6 +406,8 @@ class LiveTail:
                  asyncio.create_task(self._sweeper(), name="live-sweeper")]
         if self.s.ws_url:
             tasks.append(asyncio.create_task(self._hints(), name="live-hints"))
+        for t in tasks:  # a helper that dies (a bug, not an outage: those are retried) stops the tail
+            t.add_done_callback(self._task_ended)
         try:
             await self.stop.wait()
         finally:
@@ -412,6 +417,12 @@ class LiveTail:
             await self._drain()
         if self._error is not None:
             raise self._error
+
+    def _task_ended(self, task: asyncio.Task) -> None:
+        if task.cancelled() or self.stop.is_set():
+            return
+        exc = task.exception()
+        self._fail(exc if exc is not None else SourceError(f"{task.get_name()} ended unexpectedly"))
 
     async def _drain(self) -> None:
         """On stop: abandon unfinished jobs. Their signatures are after the durable watermark, so the

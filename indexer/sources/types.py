@@ -8,7 +8,7 @@ be recorded. What happens to a transaction (decode, classify, publish) is the se
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -100,3 +100,6 @@ class SourceStats:
     backfill_low_slot: int | None = None
     live_slot: int | None = None
     ws_reconnects: int = 0
+    # live: seconds from first sight of a transaction (websocket hint at `confirmed`, or sweep listing)
+    # to Kafka's acknowledgement of all its messages; the newest 100k, for lag percentiles
+    live_ack_lag: deque = field(default_factory=lambda: deque(maxlen=100_000))

@@ -15,14 +15,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+import orjson
 import structlog
 
 from indexer.decode.errors import DecodeError
 from indexer.decode.txparse import parse_transaction
 from indexer.networks.classify import Classifier
-from indexer.networks.events import SCHEMA_VERSION
+from indexer.networks.events import SCHEMA_VERSION, FlowEvent
 from indexer.sources.types import Delivery, FetchedTx
-from pipelines.kafka.messages import OutMessage, flow_message, record_message
+from pipelines.kafka.messages import OutMessage, record_message
 from pipelines.kafka.topics import Topics
 from pipelines.listen.publisher import KafkaPublisher
 
@@ -70,7 +71,7 @@ class KafkaProcessor:
         ids: list[str] = []
         network = ""
         for ev in out.flows:
-            msgs.append(flow_message(self.topics.flows, ev))
+            msgs.append(_flow_message(self.topics.flows, ev))
             ids.append(ev.event_id)
             network = network or ev.network
             self.stats.events[(ev.network, ev.flow_class)] += 1
@@ -127,3 +128,19 @@ class KafkaProcessor:
             "commitment": tx.commitment,
             "schema_version": SCHEMA_VERSION,
         }
+
+
+
+_SCHEMA = SCHEMA_VERSION.encode()
+
+
+def _flow_message(topic: str, event: FlowEvent) -> OutMessage:
+    """pipelines.kafka.messages.flow_message, with the value serialized by orjson's native dataclass
+    support: the same bytes and headers (asserted in tests) at a fraction of the cost of
+    FlowEvent.to_json() (dataclasses.asdict), which matters at thousands of events per second."""
+    headers = [("schema_version", _SCHEMA), ("kind", b"flow")]
+    if event.network:
+        headers.append(("network", event.network.encode()))
+    if event.flow_class:
+        headers.append(("flow_class", event.flow_class.encode()))
+    return OutMessage(topic, event.signature.encode(), orjson.dumps(event), headers)

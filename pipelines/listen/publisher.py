@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 
 from kafka import KafkaProducer
+from kafka.partitioner.default import murmur2
 
 from indexer.sources.types import Delivery
 from pipelines.kafka.messages import OutMessage
@@ -46,6 +47,7 @@ class KafkaPublisher:
         self._wake_lock = threading.Lock()
         self.messages = 0
         self.failures = 0
+        self._partition_counts: dict[str, int] = {}
 
     def submit(self, messages: list[OutMessage], event_ids: list[str], network: str = "") -> Delivery:
         future = self.loop.create_future()
@@ -54,14 +56,30 @@ class KafkaPublisher:
             return Delivery(future, event_ids, 0, network)
         countdown = _Countdown(len(messages), future)
         send = self.producer.send
+        key_hash: int | None = None
+        key: bytes | None = None
         for m in messages:
-            fut = send(m.topic, value=m.value, key=m.key, headers=m.headers)
+            # Same partition as kafka's default partitioner, hashed once per transaction (all of its
+            # messages share the signature key) instead of once per message in pure Python.
+            if m.key != key:
+                key, key_hash = m.key, murmur2(m.key) & 0x7FFFFFFF
+            fut = send(m.topic, value=m.value, key=m.key, headers=m.headers,
+                       partition=key_hash % self._partitions(m.topic))
             fut.add_callback(self._ack, countdown)
             fut.add_errback(self._fail, countdown)
             if self.on_sent is not None:
                 self.on_sent(m.topic, len(m.value))
         self.messages += len(messages)
         return Delivery(future, event_ids, len(messages), network)
+
+    def _partitions(self, topic: str) -> int:
+        n = self._partition_counts.get(topic)
+        if n is None:
+            parts = self.producer.partitions_for(topic)  # blocks for metadata once per topic
+            if not parts:
+                raise RuntimeError(f"topic {topic} has no partitions")
+            n = self._partition_counts[topic] = len(parts)
+        return n
 
     # -- producer I/O thread -------------------------------------------------------------------------
     def _ack(self, countdown: _Countdown, _metadata: object) -> None:
