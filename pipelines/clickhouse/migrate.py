@@ -121,7 +121,15 @@ def applied(client, database: str) -> dict[int, tuple[str, str]]:
 
 def migrate(client, database: str, cluster: str | None = None,
             migrations: list[Migration] | None = None) -> list[Migration]:
-    """Apply every migration not recorded yet, in order; returns the ones applied now."""
+    """Apply every migration not recorded yet, in order; returns the ones applied now.
+
+    With `cluster`, the cluster layout (Replicated* shard tables + Distributed tables, ON CLUSTER)
+    of pipelines.clickhouse.cluster is applied instead.
+    """
+    if cluster:
+        from pipelines.clickhouse.cluster import migrate_cluster  # imports this module
+
+        return migrate_cluster(client, database, cluster, migrations)
     layout = Layout(database, cluster)
     ensure_database(client, layout)
     done = applied(client, database)
