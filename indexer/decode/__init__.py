@@ -10,4 +10,5 @@ Modules (import the one you need; nothing is imported here so `depinflow decode-
 - errors     DecodeError (typed reason + raw bytes), REASONS
 - canonical  canonical JSON rendering (full-precision ints, bytes as hex)
 - txforms    re-encode a jsonParsed result as json/base64 (tests, benchmark, simulator)
+- balances   token balance changes per account and per (owner, mint)
 """

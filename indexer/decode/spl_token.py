@@ -198,6 +198,17 @@ def decode_parsed_token(program_id: str, parsed: dict):
                           program_id=program_id)
     name = parsed["type"]
     info = parsed.get("info") or {}
+    if not isinstance(info, dict):
+        raise DecodeError("malformed_transaction", f"parsed token instruction info is not an object: {info!r}"[:200],
+                          program_id=program_id)
+    try:
+        return _from_parsed_info(program, name, info)
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise DecodeError("malformed_transaction", f"parsed token instruction {name!r}: {type(e).__name__}: {e}"[:300],
+                          program_id=program_id) from None
+
+
+def _from_parsed_info(program: str, name, info: dict):
     args: dict = {}
     acc: dict = {}
     extra: list[str] = []

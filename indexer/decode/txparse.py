@@ -181,6 +181,11 @@ def _from_wire(raw: bytes, item: dict, meta: dict, slot, block_time, signature) 
 
 def _writable_flags(n_static: int, nsig: int, ro_signed: int, ro_unsigned: int, n_lw: int, n_lr: int) -> list[bool]:
     """Message header rule: writable signers, readonly signers, writable unsigned, readonly unsigned."""
+    # Checked first: a corrupt header count (2**31) would otherwise allocate a list of that size.
+    if (type(nsig) is not int or type(ro_signed) is not int or type(ro_unsigned) is not int
+            or not 0 <= ro_signed <= nsig <= n_static or not 0 <= ro_unsigned <= n_static - nsig):
+        raise DecodeError("malformed_transaction", f"message header ({nsig}, {ro_signed}, {ro_unsigned}) "
+                          f"does not fit {n_static} account keys")
     flags = [True] * (nsig - ro_signed) + [False] * ro_signed
     flags += [True] * (n_static - nsig - ro_unsigned) + [False] * ro_unsigned
     if n_lw or n_lr:
@@ -315,10 +320,53 @@ def _balances(items, keys: list[str]) -> list[TokenBalance]:
     return out
 
 
+_U64_MAX = 2**64 - 1
+_MAX_BLOCK_TIME = 65535 * 86400   # 2149-06-06, where ClickHouse's Date ends; no Solana block is newer
+
+
+def _bad(what: str, value) -> DecodeError:
+    return DecodeError("malformed_transaction", f"{what}: {value!r}"[:300])
+
+
+def _check_shape(tx: Transaction) -> Transaction:
+    """Reject results whose fields do not have the types the RPC guarantees.
+
+    WHY: everything downstream (rules, event ids, the sink's columns) trusts these types. A damaged
+    response (a proxy, a buggy provider) must become this typed error - a dead letter - rather than
+    a crash in the classifier or a record of the wrong shape. Plain type checks: cheap next to parsing.
+    """
+    if type(tx.signature) is not str or not tx.signature:
+        raise _bad("signature", tx.signature)
+    if type(tx.slot) is not int or not 0 <= tx.slot <= _U64_MAX:
+        raise _bad("slot", tx.slot)
+    bt = tx.block_time
+    if bt is not None and (type(bt) is not int or not 0 <= bt <= _MAX_BLOCK_TIME):
+        raise _bad("blockTime", bt)
+    for k in tx.account_keys:
+        if type(k) is not str:
+            raise _bad("account key", k)
+    logs = tx.log_messages
+    if type(logs) is not list or any(type(line) is not str for line in logs):
+        raise _bad("logMessages", logs)
+    for b in (*tx.pre_token_balances, *tx.post_token_balances):
+        if (type(b.mint) is not str or type(b.account) is not str or (b.owner is not None and type(b.owner) is not str)
+                or type(b.amount) is not int or not 0 <= b.amount <= _U64_MAX
+                or type(b.decimals) is not int or not 0 <= b.decimals <= 255):
+            raise _bad("token balance", (b.account, b.mint, b.owner, b.amount, b.decimals))
+    stack = list(tx.instructions)
+    while stack:
+        ix = stack.pop()
+        if type(ix.program_id) is not str or type(ix.accounts) is not list or any(
+                type(a) is not str for a in ix.accounts):
+            raise _bad(f"instruction {ix.path}", (ix.program_id, ix.accounts))
+        stack.extend(ix.children)
+    return tx
+
+
 def _transaction(sig, item, meta, slot, block_time, version, keys, nsig, writable, tops) -> Transaction:
     if slot is None:
         raise DecodeError("malformed_transaction", "no slot in the result")
-    return Transaction(
+    return _check_shape(Transaction(
         signature=sig,
         slot=slot,
         block_time=block_time if block_time is not None else item.get("blockTime"),
@@ -332,4 +380,4 @@ def _transaction(sig, item, meta, slot, block_time, version, keys, nsig, writabl
         log_messages=meta.get("logMessages") or [],
         pre_token_balances=_balances(meta.get("preTokenBalances"), keys),
         post_token_balances=_balances(meta.get("postTokenBalances"), keys),
-    )
+    ))

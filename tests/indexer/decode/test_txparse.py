@@ -165,3 +165,14 @@ def test_parse_block_reports_which_transaction_is_bad() -> None:
     with pytest.raises(DecodeError) as e:
         parse_block(block, 5)
     assert e.value.reason == "malformed_transaction" and "#0" in e.value.detail
+
+
+def test_balance_changes_by_account_and_owner() -> None:
+    from indexer.decode.balances import balance_changes, deltas_by_owner_mint
+
+    tx = parse_transaction(_fixture("hsd_claim_rewards"))
+    changes = balance_changes(tx)
+    assert [(c.account, c.delta) for c in changes] == [("A7AjQhocZZvQXQJ5ducRF7gkconjNZfMNCjKguShoe8G", -80731)]
+    hnt = "hntyVP6YFm1Hg25TN9WGLqM12b8TQmcknKrdu1oxWux"
+    assert deltas_by_owner_mint(tx) == {("GjumWQJZUcUwYdMkHDPDCRFhA7AQmb1kLapqLmDAYTVY", hnt): -80731}
+    assert len(balance_changes(tx, include_unchanged=True)) == 5
