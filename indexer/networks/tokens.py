@@ -5,7 +5,8 @@ or of a Helium circuit-breaker wrapper. Plain `Transfer` names no mint, so the m
 from the transaction's token balances (account -> mint/owner). Only the value-moving SPL
 instructions matter here; everything else (approve, close, freeze ...) is not a flow.
 
-SPL Token instructions are decoded by indexer.decode.spl_token (raw and jsonParsed).
+Raw SPL Token instructions are decoded by indexer.decode.spl_token; jsonParsed ones are read
+from the fields the RPC already named.
 circuit_breaker mint_v0 / transfer_v0 / burn_v0 take `{amount: u64}` after the 8-byte
 discriminator; accounts mint_v0(mint, to, authority), transfer_v0(from, to, owner),
 burn_v0(from, owner, mint) (programs.md).
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 from indexer.decode.errors import DecodeError
 from indexer.decode.model import Instruction, Transaction
-from indexer.decode.spl_token import decode_parsed_token, decode_token_instruction
+from indexer.decode.spl_token import decode_token_instruction
 
 TRANSFER, MINT, BURN = "transfer", "mint", "burn"
 
@@ -84,26 +85,55 @@ def _acc(accounts: list[str], idx: int | None) -> str:
     return accounts[idx] if idx is not None and idx < len(accounts) else ""
 
 
+def _parsed_op(ix: Instruction, balances: Balances) -> TokenOp | None:
+    """Read a jsonParsed SPL instruction directly: the RPC already decoded it into named fields
+    (`info.amount` or `info.tokenAmount.amount`, `source`/`destination`/`account`/`mint`,
+    `authority` or its multisig forms). Hot path for jsonParsed input, so no generic decode."""
+    parsed = ix.parsed
+    if type(parsed) is not dict:
+        return None
+    name = parsed.get("type")
+    spec = _SPL.get(name)
+    info = parsed.get("info")
+    if spec is None or type(info) is not dict:
+        return None
+    raw = info.get("amount")
+    if raw is None:
+        raw = (info.get("tokenAmount") or {}).get("amount")
+    try:
+        amount = int(raw)
+    except (TypeError, ValueError):
+        return None
+    if amount < 0:
+        return None
+    kind, src_key, dst_key = spec
+    src = info.get(src_key, "") if src_key else ""
+    dst = info.get(dst_key, "") if dst_key else ""
+    authority = (info.get("authority") or info.get("multisigAuthority") or info.get("mintAuthority")
+                 or info.get("multisigMintAuthority") or "")
+    mint = info.get("mint") or balances.mint(src or dst)
+    return TokenOp(kind, name, mint, amount, src, dst, authority, ix.path, ix.program_id)
+
+
 def spl_token_op(ix: Instruction, balances: Balances) -> TokenOp | None:
     """The value movement of an SPL Token / Token-2022 instruction, or None if it moves none.
 
-    Decoding is the decoder's (raw bytes or jsonParsed); this only maps the decoded roles to
-    (kind, from, to) and resolves the mint of a plain Transfer through the token balances.
+    Raw bytes are decoded by the decoder (indexer.decode.spl_token); this maps the decoded
+    roles to (kind, from, to) and resolves the mint of a plain Transfer through the token
+    balances. jsonParsed instructions are read field by field (_parsed_op).
     """
+    data = ix.data
+    if data is None:
+        return _parsed_op(ix, balances)
+    if not data or data[0] not in _VALUE_TAGS:
+        return None
     try:
-        if ix.data is None:
-            if not isinstance(ix.parsed, dict) or ix.parsed.get("type") not in _SPL:
-                return None
-            dec = decode_parsed_token(ix.program_id, ix.parsed)
-        else:
-            if not ix.data or ix.data[0] not in _VALUE_TAGS:
-                return None
-            dec = decode_token_instruction(ix.program_id, ix.data, ix.accounts)
+        dec = decode_token_instruction(ix.program_id, data, ix.accounts)
     except DecodeError:
         return None
     spec = _SPL.get(dec.name)
     amount = dec.args.get("amount")
-    if spec is None or not isinstance(amount, int):
+    if spec is None or type(amount) is not int:
         return None
     kind, src_key, dst_key = spec
     acc = dec.accounts
