@@ -156,7 +156,14 @@ class _Walk:
 
     def _run(self, rule, ix: Instruction, anc: tuple[Instruction, ...]) -> None:
         try:
-            self.out.flows.extend(rule(self.ctx, ix, anc))
+            flows = rule(self.ctx, ix, anc)
+            if any(not ev.mint for ev in flows):
+                # a leg whose token cannot be resolved (accounts missing from damaged input): keep the
+                # whole instruction for replay rather than count part of the flow or emit a mint-less event
+                self.out.dead_letters.append(_dead_letter(self.ctx, ix, "classify", "missing_mint",
+                                                          "a flow leg's mint could not be resolved", ix.data or b""))
+                return
+            self.out.flows.extend(flows)
         except helium.MissingAmount as exc:
             self.out.dead_letters.append(_dead_letter(self.ctx, ix, "classify", "missing_amount", str(exc),
                                                       ix.data or b""))

@@ -426,6 +426,16 @@ def test_missing_inner_purchase_amounts_become_a_classify_dead_letter():
     assert [(d["stage"], d["reason"]) for d in out.dead_letters] == [("classify", "missing_amount")]
 
 
+def test_unresolvable_mint_dead_letters_the_whole_instruction():
+    from tests.indexer.networks.builders import Node
+    node = anchor("lazy_distributor", "distribute_rewards_v0",
+                  children=[cb_transfer(addr("escrow?"), addr("dest?"), 9)])
+    damaged = Node(node.program_id, node.data, node.accounts[:2], node.children)  # rewards_mint [3] missing
+    out = classify_transaction(TxSpec("damaged").add(damaged).build())
+    assert out.flows == []
+    assert [(d["ix_path"], d["stage"], d["reason"]) for d in out.dead_letters] == [("0", "classify", "missing_mint")]
+
+
 def test_missing_block_time_is_a_dead_letter_not_a_wrong_day():
     node, escrow = _burn_delegated(10)
     out = classify_transaction(TxSpec("no_time", block_time=None).add(node).build())
