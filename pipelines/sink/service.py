@@ -26,16 +26,15 @@ from pipelines.clickhouse.migrate import migrate
 from pipelines.clickhouse.tables import (
     COMMITMENT_STATUS,
     DEAD_LETTERS,
-    EMISSIONS,
     FLOW_TABLES,
     INSTRUCTIONS,
-    OTHER_FLOWS,
-    USAGE_FEES,
     VERSIONED_TABLES,
     TableSpec,
+    flow_table,
 )
 from pipelines.kafka.client import make_consumer
 from pipelines.kafka.topics import Topics
+from pipelines.sink.columns import flow_columns
 from pipelines.sink.config import SinkConfig
 from pipelines.sink.metrics import SinkMetrics
 from pipelines.sink.rows import (
@@ -45,6 +44,7 @@ from pipelines.sink.rows import (
     KIND_STATUS,
     Rejected,
     Source,
+    decode_value,
     parse,
     sink_dead_letter,
 )
@@ -52,9 +52,7 @@ from pipelines.sink.writer import ClickHouseUnavailable, Writer
 
 log = structlog.get_logger(__name__)
 
-# insert order: events before statuses (then reconcile), dead letters last (insert failures add to them)
-DATA_TABLES: tuple[TableSpec, ...] = (USAGE_FEES, EMISSIONS, OTHER_FLOWS, INSTRUCTIONS, COMMITMENT_STATUS)
-
+# insert order: events, then statuses, then dead letters (failures add to them), then reconcile
 
 class SinkStopped(Exception):
     """Stop was requested while ClickHouse was unavailable: the batch is abandoned uncommitted."""
@@ -69,24 +67,53 @@ class SinkStats:
     retries: int = 0
     commits: int = 0
     abandoned_batches: int = 0
+    # where the time goes (seconds): Kafka fetch, message -> row, ClickHouse writes, offset commits
+    poll_seconds: float = 0.0
+    parse_seconds: float = 0.0
+    write_seconds: float = 0.0
+    commit_seconds: float = 0.0
 
 
 @dataclass
 class Batch:
-    """Parsed rows waiting for one flush, with the next offset to commit per partition."""
+    """Messages waiting for one flush, with the next offset to commit per partition.
+
+    Flow events are kept as decoded dicts per target table and turned into validated columns at
+    flush time (columns.flow_columns); the other topics are small and become rows right away.
+    """
 
     rows: dict[str, list[tuple]] = field(default_factory=lambda: defaultdict(list))
     sources: dict[str, list[Source]] = field(default_factory=lambda: defaultdict(list))
+    flows: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    flow_sources: dict[str, list[Source]] = field(default_factory=lambda: defaultdict(list))
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     count: int = 0
     started: float = 0.0
 
-    def add(self, spec: TableSpec, row: tuple, src: Source) -> None:
+    def _tick(self) -> None:
         if not self.count:
             self.started = time.monotonic()
+        self.count += 1
+
+    def add(self, spec: TableSpec, row: tuple, src: Source) -> None:
+        self._tick()
         self.rows[spec.name].append(row)
         self.sources[spec.name].append(src)
-        self.count += 1
+
+    def add_flow(self, spec: TableSpec, event: dict, src: Source) -> None:
+        self._tick()
+        self.flows[spec.name].append(event)
+        self.flow_sources[spec.name].append(src)
+
+
+@dataclass
+class Written:
+    """What one successful write did; turned into metrics only after the offsets are committed."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)          # table -> rows ClickHouse refused
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (stage, reason) found at flush
+    slots: list[tuple[int, int]] = field(default_factory=list)     # slot ranges of inserted events
 
 
 def slot_range(spec: TableSpec, rows: list[tuple]) -> tuple[int, int] | None:
@@ -95,6 +122,10 @@ def slot_range(spec: TableSpec, rows: list[tuple]) -> tuple[int, int] | None:
     i = spec.index("slot")
     slots = [r[i] for r in rows]
     return min(slots), max(slots)
+
+
+def column_range(values: list[int]) -> tuple[int, int] | None:
+    return (min(values), max(values)) if values else None
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -201,8 +232,10 @@ class Sink:
     # ------------------------------------------------------------ consuming
     def _poll_once(self) -> int:
         room = self.config.batch_rows - self._batch.count    # batches never exceed batch_rows
+        t0 = time.perf_counter()
         records = self._consumer.poll(timeout_ms=self.config.poll_timeout_ms,
                                       max_records=max(1, min(self.config.max_poll_records, room)))
+        t1 = time.perf_counter()
         n = 0
         for tp, recs in records.items():
             kind = self.kinds[tp.topic]
@@ -212,11 +245,18 @@ class Sink:
             self.metrics.messages.labels(tp.topic).inc(len(recs))
             self._batch.offsets[tp] = recs[-1].offset + 1
         self.stats.messages += n
+        if n:
+            self.stats.poll_seconds += t1 - t0
+            self.stats.parse_seconds += time.perf_counter() - t1
         return n
 
     def _add(self, kind: str, tp: TopicPartition, r) -> None:
         src = Source(tp.topic, tp.partition, r.offset, r.timestamp, r.key, r.value, r.headers)
         try:
+            if kind == KIND_FLOW:       # validated column-wise at flush (columns.flow_columns)
+                event = decode_value(r.value)
+                self._batch.add_flow(flow_table(str(event.get("flow_class"))), event, src)
+                return
             spec, row = parse(kind, src)
         except Rejected as rej:
             self._dead_letter(src, "sink.parse", rej.reason, rej.detail)
@@ -230,6 +270,10 @@ class Sink:
         self._batch.add(DEAD_LETTERS, sink_dead_letter(src, stage, reason, detail), src)
         self.metrics.dead_letters.labels(stage, reason).inc()
         self.stats.dead_letters += 1
+        self._log_dead(src, stage, reason, detail)
+
+    @staticmethod
+    def _log_dead(src: Source, stage: str, reason: str, detail: str) -> None:
         log.warning("sink_dead_letter", stage=stage, reason=reason, topic=src.topic,
                     partition=src.partition, offset=src.offset, detail=detail[:300])
 
@@ -261,50 +305,79 @@ class Sink:
             self._flushing = False
         if self._batch is not batch:      # lost the partitions while retrying: the new owner re-reads
             return
+        t_commit = time.perf_counter()
+        self.stats.write_seconds += t_commit - started
         self._commit(batch.offsets)
+        self.stats.commit_seconds += time.perf_counter() - t_commit
         self._batch = Batch()
         elapsed = time.perf_counter() - started
         self._record(written, elapsed)
 
-    def _record(self, written: dict[str, int], elapsed: float) -> None:
-        for key in [k for k in written if k.startswith("!")]:   # rows refused by ClickHouse
-            n = written.pop(key)
-            self.metrics.insert_errors.labels(key[1:], "row").inc(n)
+    def _record(self, written: Written, elapsed: float) -> None:
+        for table, n in written.refused.items():
+            self.metrics.insert_errors.labels(table, "row").inc(n)
             self.metrics.dead_letters.labels("sink.insert", "insert_failed").inc(n)
             self.stats.dead_letters += n
-        total = sum(written.values())
+        for stage, reason in written.rejected:
+            self.metrics.dead_letters.labels(stage, reason).inc()
+            self.stats.dead_letters += 1
+        total = sum(written.rows.values())
         self.metrics.batch_seconds.observe(elapsed)
         self.metrics.batch_rows.observe(total)
-        for table, n in written.items():
+        for table, n in written.rows.items():
             self.metrics.rows.labels(table).inc(n)
             self.metrics.rows_per_second.labels(table).set(n / elapsed if elapsed > 0 else 0)
             self.stats.rows[table] += n
         self.stats.batches += 1
-        log.info("sink_batch_committed", rows=total, seconds=round(elapsed, 4), tables=dict(written))
+        log.info("sink_batch_committed", rows=total, seconds=round(elapsed, 4), tables=dict(written.rows))
 
-    def _write(self, batch: Batch) -> dict[str, int]:
+    def _write(self, batch: Batch) -> Written:
         """Insert everything in the batch and reconcile commitments. Idempotent: safe to repeat.
 
-        Returns rows written per table, plus `!table` counts of rows ClickHouse refused (recorded
-        in metrics only once the batch is committed, so a retried batch is not counted twice)."""
+        Counts of refused/rejected messages are returned, not recorded: they become metrics once the
+        batch is committed, so a retried batch is not counted twice."""
         writer = self._ensure_writer()
-        written: dict[str, int] = {}
+        out = Written()
         dead_rows = list(batch.rows.get(DEAD_LETTERS.name, ()))
         dead_sources = list(batch.sources.get(DEAD_LETTERS.name, ()))
-        for spec in DATA_TABLES:
+
+        def refuse(spec: TableSpec, failed) -> None:
+            for f in failed:
+                dead_rows.append(sink_dead_letter(f.source, "sink.insert", f.reason, f.detail))
+                dead_sources.append(f.source)
+            if failed:
+                out.refused[spec.name] = len(failed)
+
+        slot_at = FLOW_TABLES[0].index("slot")
+        for spec in FLOW_TABLES:
+            events = batch.flows.get(spec.name)
+            if not events:
+                continue
+            sources = batch.flow_sources[spec.name]
+            cols, kept, rejected = flow_columns(events)
+            for i, rej in rejected:
+                dead_rows.append(sink_dead_letter(sources[i], "sink.parse", rej.reason, rej.detail))
+                dead_sources.append(sources[i])
+                out.rejected.append(("sink.parse", rej.reason))
+                self._log_dead(sources[i], "sink.parse", rej.reason, rej.detail)
+            if not kept:
+                continue
+            kept_sources = [sources[i] for i in kept] if rejected else sources
+            refuse(spec, writer.insert_columns(spec, cols, kept_sources))
+            out.rows[spec.name] = len(kept) - out.refused.get(spec.name, 0)
+            out.slots.append(column_range(cols[slot_at]))
+        for spec in (INSTRUCTIONS, COMMITMENT_STATUS):
             rows = batch.rows.get(spec.name)
             if not rows:
                 continue
-            failed = writer.insert(spec, rows, batch.sources[spec.name])
-            for f in failed:
-                written[f"!{spec.name}"] = written.get(f"!{spec.name}", 0) + 1
-                dead_rows.append(sink_dead_letter(f.source, "sink.insert", f.reason, f.detail))
-                dead_sources.append(f.source)
-            written[spec.name] = len(rows) - len(failed)
+            refuse(spec, writer.insert(spec, rows, batch.sources[spec.name]))
+            out.rows[spec.name] = len(rows) - out.refused.get(spec.name, 0)
         if dead_rows:
-            written[DEAD_LETTERS.name] = self._write_dead_letters(writer, dead_rows, dead_sources)
-        self._reconcile(writer, batch)
-        return written
+            out.rows[DEAD_LETTERS.name] = self._write_dead_letters(writer, dead_rows, dead_sources)
+        out.slots.append(slot_range(INSTRUCTIONS, batch.rows.get(INSTRUCTIONS.name, [])))
+        self._reconcile(writer, [r for r in out.slots if r],
+                        slot_range(COMMITMENT_STATUS, batch.rows.get(COMMITMENT_STATUS.name, [])))
+        return out
 
     def _write_dead_letters(self, writer: Writer, rows: list[tuple], sources: list[Source]) -> int:
         failed = writer.insert(DEAD_LETTERS, rows, sources)
@@ -314,15 +387,13 @@ class Sink:
                 raise ClickHouseUnavailable("dead_letters refuses even minimal rows")
         return len(rows)
 
-    def _reconcile(self, writer: Writer, batch: Batch) -> None:
-        ranges = [slot_range(spec, batch.rows.get(spec.name, [])) for spec in (*FLOW_TABLES, INSTRUCTIONS)]
-        ranges = [r for r in ranges if r]
-        status = slot_range(COMMITMENT_STATUS, batch.rows.get(COMMITMENT_STATUS.name, []))
+    def _reconcile(self, writer: Writer, event_ranges: list[tuple[int, int]],
+                   status_range: tuple[int, int] | None) -> None:
         todo = []
-        if ranges:
-            todo.append((min(r[0] for r in ranges), max(r[1] for r in ranges)))
-        if status:
-            todo.append(status)
+        if event_ranges:
+            todo.append((min(r[0] for r in event_ranges), max(r[1] for r in event_ranges)))
+        if status_range:
+            todo.append(status_range)
         for lo, hi in todo:
             try:
                 writer.reconcile(lo, hi, VERSIONED_TABLES)
@@ -357,8 +428,8 @@ class Sink:
                 if self._stop.is_set():
                     raise SinkStopped(str(exc)) from exc
                 self._wait(delay * random.uniform(0.8, 1.2))
-                if self._batch is not batch:
-                    return {}
+                if self._batch is not batch:    # abandoned in a rebalance: nothing left to write
+                    return None
                 delay = min(delay * 2, self.config.retry_max_seconds)
 
     def _wait(self, seconds: float) -> None:
