@@ -140,11 +140,13 @@ class ReadOnlyEngine:
                 raise EngineError(BAD_ARGUMENTS, f"Invalid database name {database!r}")
             statements.append(f"USE {database}")
         merged = {**self.limits, **{k: v for k, v in (settings or {}).items() if k not in PROTOCOL_PARAMS}}
+        assignments = []
         for name, value in merged.items():
             if not _IDENT.match(name):
                 raise EngineError(BAD_ARGUMENTS, f"Invalid setting name {name!r}")
-            statements.append(f"SET {name} = {_quote(value)}")
-        statements.append("SET readonly = 1")
+            assignments.append(f"{name} = {_quote(value)}")
+        # one statement, applied left to right: readonly comes last, so nothing after it can change
+        statements.append("SET " + ", ".join([*assignments, "readonly = 1"]))
         for stmt in statements:
             try:
                 conn.query(stmt, "TabSeparated")

@@ -142,6 +142,15 @@ def test_default_format_param_post_body_and_query_concatenation(endpoint, db):
     assert (status, body) == (200, b"6\n")
 
 
+def test_native_default_format_like_grafana_clickhouse_go(endpoint, db):
+    # clickhouse-go over HTTP (Grafana's data source): POST body, default_format=Native, settings as
+    # URL parameters; it decodes Native blocks at revision 0: columns, rows, then name/type/data
+    status, headers, body = get(endpoint, body=f"SELECT toUInt8(count()) AS n FROM {db}.t".encode(),
+                                default_format="Native", max_execution_time="60")
+    assert status == 200 and headers["X-ClickHouse-Format"] == "Native"
+    assert body == b"\x01\x01" + b"\x01n" + b"\x05UInt8" + b"\x03"
+
+
 def test_database_param_and_query_parameters(endpoint, db):
     status, _, body = get(endpoint, "SELECT count() FROM t WHERE x >= {lo:UInt32}", database=db, param_lo="2")
     assert (status, body) == (200, b"2\n")
