@@ -14,6 +14,7 @@ appears in 20 instructions is rendered once.
 from __future__ import annotations
 
 import binascii
+import re
 
 import orjson
 from solders.message import MessageV0
@@ -324,6 +325,32 @@ _U64_MAX = 2**64 - 1
 _MAX_BLOCK_TIME = 65535 * 86400   # 2149-06-06, where ClickHouse's Date ends; no Solana block is newer
 
 
+_PUBKEY_RE = re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}")
+_PUBKEYS_SEEN: set[str] = set()   # keys already checked (bounded like the caches above)
+_STR_ONLY = frozenset({str})
+
+
+def _pubkey_ok(key) -> bool:
+    if key in _PUBKEYS_SEEN:
+        return True
+    if type(key) is not str or _PUBKEY_RE.fullmatch(key) is None:
+        return False
+    if len(_PUBKEYS_SEEN) >= _CACHE_MAX:
+        _PUBKEYS_SEEN.clear()
+    _PUBKEYS_SEEN.add(key)
+    return True
+
+
+def _all_pubkeys(keys) -> bool:
+    """Every item a base58 pubkey string; one C-level set check in the common (all seen) case."""
+    try:
+        if _PUBKEYS_SEEN.issuperset(keys):
+            return True
+    except TypeError:  # an unhashable item (list, dict): certainly not a key
+        return False
+    return all(map(_pubkey_ok, keys))
+
+
 def _bad(what: str, value) -> DecodeError:
     return DecodeError("malformed_transaction", f"{what}: {value!r}"[:300])
 
@@ -342,22 +369,20 @@ def _check_shape(tx: Transaction) -> Transaction:
     bt = tx.block_time
     if bt is not None and (type(bt) is not int or not 0 <= bt <= _MAX_BLOCK_TIME):
         raise _bad("blockTime", bt)
-    for k in tx.account_keys:
-        if type(k) is not str:
-            raise _bad("account key", k)
+    if not _all_pubkeys(tx.account_keys):
+        raise _bad("account keys", tx.account_keys)
     logs = tx.log_messages
-    if type(logs) is not list or any(type(line) is not str for line in logs):
+    if type(logs) is not list or not _STR_ONLY.issuperset(map(type, logs)):
         raise _bad("logMessages", logs)
     for b in (*tx.pre_token_balances, *tx.post_token_balances):
-        if (type(b.mint) is not str or type(b.account) is not str or (b.owner is not None and type(b.owner) is not str)
+        if (not _pubkey_ok(b.mint) or not _pubkey_ok(b.account) or (b.owner is not None and not _pubkey_ok(b.owner))
                 or type(b.amount) is not int or not 0 <= b.amount <= _U64_MAX
                 or type(b.decimals) is not int or not 0 <= b.decimals <= 255):
             raise _bad("token balance", (b.account, b.mint, b.owner, b.amount, b.decimals))
     stack = list(tx.instructions)
     while stack:
         ix = stack.pop()
-        if type(ix.program_id) is not str or type(ix.accounts) is not list or any(
-                type(a) is not str for a in ix.accounts):
+        if not _pubkey_ok(ix.program_id) or type(ix.accounts) is not list or not _all_pubkeys(ix.accounts):
             raise _bad(f"instruction {ix.path}", (ix.program_id, ix.accounts))
         stack.extend(ix.children)
     return tx
