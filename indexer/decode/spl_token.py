@@ -208,6 +208,13 @@ def decode_parsed_token(program_id: str, parsed: dict):
                           program_id=program_id) from None
 
 
+def _key(value) -> str | None:
+    """An account named in parsed info: a string (the rules hash and compare them), or null."""
+    if value is not None and type(value) is not str:
+        raise TypeError(f"account is not a string: {value!r}"[:120])
+    return value
+
+
 def _from_parsed_info(program: str, name, info: dict):
     args: dict = {}
     acc: dict = {}
@@ -224,13 +231,13 @@ def _from_parsed_info(program: str, name, info: dict):
         elif k == "decimals":
             args["decimals"] = int(v)
         elif k == "signers":
-            extra = list(v)
+            extra = [_key(s) for s in v]
         elif k in _MULTISIG_KEYS:
-            acc[_MULTISIG_KEYS[k]] = v
+            acc[_MULTISIG_KEYS[k]] = _key(v)
         elif k in arg_pubkeys:
             args[k] = v
         elif k in _ACCOUNT_KEYS:
-            acc[k] = v
+            acc[k] = _key(v)
         elif k == "authorityType":
             args[k] = v
         else:
