@@ -93,13 +93,14 @@ def _parsed_op(ix: Instruction, balances: Balances) -> TokenOp | None:
     if type(parsed) is not dict:
         return None
     name = parsed.get("type")
-    spec = _SPL.get(name)
+    spec = _SPL.get(name) if type(name) is str else None
     info = parsed.get("info")
     if spec is None or type(info) is not dict:
         return None
     raw = info.get("amount")
     if raw is None:
-        raw = (info.get("tokenAmount") or {}).get("amount")
+        token_amount = info.get("tokenAmount")
+        raw = token_amount.get("amount") if type(token_amount) is dict else None
     try:
         amount = int(raw)
     except (TypeError, ValueError):
@@ -111,7 +112,10 @@ def _parsed_op(ix: Instruction, balances: Balances) -> TokenOp | None:
     dst = info.get(dst_key, "") if dst_key else ""
     authority = (info.get("authority") or info.get("multisigAuthority") or info.get("mintAuthority")
                  or info.get("multisigMintAuthority") or "")
-    mint = info.get("mint") or balances.mint(src or dst)
+    mint = info.get("mint") or ""
+    if not (type(src) is str and type(dst) is str and type(authority) is str and type(mint) is str):
+        return None   # damaged parsed info (the RPC always gives pubkey strings): not a readable movement
+    mint = mint or balances.mint(src or dst)
     return TokenOp(kind, name, mint, amount, src, dst, authority, ix.path, ix.program_id)
 
 
