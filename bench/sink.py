@@ -1,0 +1,197 @@
+"""Benchmark of the sink and the invoice view on the embedded engines.
+
+1. Throughput: N flow events are produced to a local tansu broker, then one Sink (batches of 50k)
+   drains them into embedded ClickHouse (chdb). Printed: end-to-end rows/s (first fetch to last
+   commit), the sink's own rows/s (message -> row -> insert -> commit, without the Kafka fetch), and
+   the ClickHouse write rows/s alone.
+2. invoice_daily over 10 million flows generated in ClickHouse with INSERT ... SELECT FROM numbers()
+   (two networks, a year of days, every flow class), cold and warm, before and after merges.
+
+Run:  .venv/bin/python bench/sink.py [--events 500000] [--flows 10000000] [--batch-rows 50000]
+Data goes to a temporary directory (or --data-dir), deleted afterwards unless --keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from indexer.networks.events import FlowEvent  # noqa: E402
+from infra.local.broker import LocalBroker  # noqa: E402
+from infra.local.clickhouse import chdb_dsn, get_client  # noqa: E402
+from pipelines.clickhouse.migrate import migrate  # noqa: E402
+from pipelines.kafka.client import make_producer  # noqa: E402
+from pipelines.kafka.topics import Topics, ensure_topics  # noqa: E402
+from pipelines.sink import Sink, SinkConfig  # noqa: E402
+
+KINDS = [("usage_fee", "data_transfer", "DC", 0), ("usage_fee", "onboarding", "DC", 0),
+         ("emission", "rewards_escrow", "HNT", 8), ("purchase", "hnt_burned", "HNT", 8),
+         ("distribution", "lazy_distributor", "HNT", 8), ("transfer", "token_transfer", "RENDER", 8),
+         ("reversal", "no_emit", "HNT", 8), ("other", "unmatched", "MOBILE", 6)]
+
+
+def make_events(n: int, seed: int = 1) -> list[bytes]:
+    rnd = random.Random(seed)
+    out = []
+    for i in range(n):
+        cls, sub, sym, dec = KINDS[i % len(KINDS)]
+        slot = 400_000_000 + i // 3
+        ev = FlowEvent(
+            signature=f"{i:064x}{rnd.getrandbits(64):024x}", ix_path=f"{i % 5}.{i % 3 + 1}", network="helium",
+            flow_class=cls, subtype=sub, slot=slot, block_time=1_774_656_000 + i // 10, day="2026-03-28",
+            program_id="hdaoVTCqhfHHo75XdAMxBKdUqvq1i5bF23sisBqVgGR", program="helium_sub_daos",
+            instruction="issue_rewards_v0", mint=f"{sym}mint111111111111111111111111111111111", symbol=sym,
+            amount_raw=rnd.randrange(1, 10**12), decimals=dec, payer_owner="owner1111111111111111111111111111111111111",
+            payer_account="acct11111111111111111111111111111111111111", sub_dao="iot",
+        )
+        out.append(ev.to_json())
+    return out
+
+
+def bench_sink(data: Path, n: int, batch_rows: int) -> dict:
+    with LocalBroker(data / "broker") as broker:
+        topics = Topics("bench")
+        ensure_topics(broker.bootstrap, topics.all(), partitions=3)
+        values = make_events(n)
+        t = time.perf_counter()
+        producer = make_producer(broker.bootstrap, linger_ms=20, batch_size=1024 * 1024)
+        for v in values:
+            producer.send(topics.flows, key=v[15:40], value=v)
+        producer.flush()
+        producer.close()
+        produce_s = time.perf_counter() - t
+        cfg = SinkConfig(bootstrap=broker.bootstrap, clickhouse_dsn=chdb_dsn(data / "ch"), database="bench",
+                         topic_prefix="bench", group_id="bench", batch_rows=batch_rows, batch_seconds=5.0,
+                         max_poll_records=batch_rows)
+        sink = Sink(cfg)
+        sink.start()                      # connect, migrate, join the group (not timed)
+        t0, c0 = time.perf_counter(), time.process_time()
+        stats = sink.run_until_idle(idle_seconds=1.0, timeout=3600)
+        wall = time.perf_counter() - t0 - 1.0
+        cpu = time.process_time() - c0
+    rows = sum(stats.rows.values())
+    inner = stats.parse_seconds + stats.write_seconds + stats.commit_seconds
+    return {"events": n, "rows": rows, "batches": stats.batches, "produce_msgs_per_s": n / produce_s,
+            "end_to_end_rows_per_s": rows / wall, "sink_rows_per_s": rows / inner,
+            "write_rows_per_s": rows / stats.write_seconds, "cpu_s": cpu, "wall_s": wall, "poll_s": stats.poll_seconds,
+            "parse_s": stats.parse_seconds, "write_s": stats.write_seconds, "commit_s": stats.commit_seconds}
+
+
+GEN_SQL = """
+INSERT INTO {db}.{table}
+  (event_id, signature, ix_path, leg, network, flow_class, subtype, day, block_time, slot, epoch, program_id, program,
+   instruction, outer_program, outer_instruction, parent_instruction, mint, symbol, decimals, amount_raw, usd, usd_price,
+   payer_owner, payer_account, recipient_owner, recipient_account, sub_dao, commitment, reason, rule_version,
+   schema_version, version, is_deleted)
+SELECT
+  concat(hex(sipHash64(number)), hex(sipHash64(number + 1)), ':', toString(number % 7)) AS event_id,
+  concat(hex(sipHash64(number)), hex(sipHash64(number + 1))) AS signature,
+  toString(number % 7) AS ix_path, NULL AS leg,
+  if(number % 5 = 0, 'render', 'helium') AS network,
+  {cls_expr} AS flow_class,
+  {sub_expr} AS subtype,
+  toDate('2025-01-01') + intDiv(number, {per_day}) AS day,
+  toDateTime64(toDateTime('2025-01-01 00:00:00', 'UTC') + intDiv(number, {per_day}) * 86400 + number % 86400, 3, 'UTC'),
+  300000000 + number AS slot, NULL, 'prog', 'program', 'instr', '', '', '',
+  {sym_expr} AS mint, {sym_expr} AS symbol, if({sym_expr} = 'DC', 0, 8) AS decimals,
+  toUInt128(sipHash64(number) % 1000000000000) AS amount_raw, NULL, NULL,
+  'payer', 'payer_acct', 'recipient', 'recipient_acct', 'iot', 'finalized', '', '2026.11.1', 'v1',
+  (300000000 + number) * 4 + 2, 0
+FROM numbers({start}, {count})
+"""
+
+
+def bench_invoice(data: Path, flows: int) -> dict:
+    client = get_client(chdb_dsn(data / "ch"))
+    db = "bench10m"
+    client.command(f"DROP DATABASE IF EXISTS {db} SYNC")
+    migrate(client, db)
+    per_day = max(1, flows // 365)
+    # shares: usage 30 %, emissions 20 %, other 50 % of the flows, by number % 10
+    parts = [
+        ("usage_fees", "'usage_fee'", "['data_transfer','onboarding','location_assert','bme_burn'][number % 4 + 1]",
+         "if(number % 5 = 0, 'RENDER', 'DC')", (0, 3)),
+        ("emissions", "'emission'", "['rewards_escrow','delegator_pool','hst_pool','mint'][number % 4 + 1]",
+         "if(number % 5 = 0, 'RENDER', ['HNT','IOT','MOBILE'][number % 3 + 1])", (3, 5)),
+        ("other_flows", "['purchase','distribution','transfer','reversal','other'][number % 5 + 1]",
+         "'token_transfer'", "if(number % 5 = 0, 'RENDER', 'HNT')", (5, 10)),
+    ]
+    t = time.perf_counter()
+    chunk = 2_000_000
+    for start in range(0, flows, chunk):
+        count = min(chunk, flows - start)
+        for table, cls_expr, sub_expr, sym_expr, (lo, hi) in parts:
+            sql = GEN_SQL.format(db=db, table=table, cls_expr=cls_expr, sub_expr=sub_expr, sym_expr=sym_expr,
+                                 per_day=per_day, start=start, count=count)
+            client.command(sql + f" WHERE number % 10 >= {lo} AND number % 10 < {hi}")
+    generate_s = time.perf_counter() - t
+    client.command(f"INSERT INTO {db}.prices (token, day, usd) SELECT token, toDate('2025-01-01') + number, 1.25 "
+                   f"FROM numbers(366) ARRAY JOIN ['HNT','IOT','MOBILE','RENDER'] AS token")
+    total = client.query(f"SELECT count() FROM {db}.flows").result_rows[0][0]
+    q = f"SELECT * FROM {db}.invoice_daily ORDER BY network, day"
+    timings = {}
+    for label in ("cold", "warm"):
+        t = time.perf_counter()
+        rows = client.query(q).result_rows
+        timings[f"invoice_{label}_s"] = time.perf_counter() - t
+    parts_before = client.query(f"SELECT count() FROM system.parts WHERE database = '{db}' AND active").result_rows[0][0]
+    t = time.perf_counter()
+    for table in ("usage_fees", "emissions", "other_flows"):
+        client.command(f"OPTIMIZE TABLE {db}.{table} FINAL")
+    optimize_s = time.perf_counter() - t
+    t = time.perf_counter()
+    client.query(q)
+    timings["invoice_after_optimize_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    client.query(f"SELECT network, day, flow_class, sum(amount_raw) FROM {db}.flows GROUP BY ALL")
+    timings["flows_final_groupby_s"] = time.perf_counter() - t
+    return {"flows": int(total), "invoice_rows": len(rows), "generate_s": generate_s, "active_parts": parts_before,
+            "optimize_final_s": optimize_s, **timings}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=500_000)
+    ap.add_argument("--flows", type=int, default=10_000_000)
+    ap.add_argument("--batch-rows", type=int, default=50_000)
+    ap.add_argument("--data-dir", type=Path)
+    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--skip-sink", action="store_true")
+    ap.add_argument("--skip-invoice", action="store_true")
+    args = ap.parse_args()
+    data = args.data_dir or Path(tempfile.mkdtemp(prefix="depinflow-bench-"))
+    print("command:", " ".join([".venv/bin/python", "bench/sink.py", *sys.argv[1:]]))
+    try:
+        if not args.skip_sink:
+            r = bench_sink(data, args.events, args.batch_rows)
+            print(f"sink: {r['rows']:,} rows in {r['batches']} batches of <= {args.batch_rows:,}")
+            print(f"  produce (kafka-python -> tansu):         {r['produce_msgs_per_s']:>12,.0f} msg/s")
+            print(f"  end to end (fetch+parse+insert+commit):  {r['end_to_end_rows_per_s']:>12,.0f} rows/s")
+            print(f"  sink path (parse+insert+commit):         {r['sink_rows_per_s']:>12,.0f} rows/s")
+            print(f"  ClickHouse writes alone:                 {r['write_rows_per_s']:>12,.0f} rows/s")
+            print(f"  seconds: poll {r['poll_s']:.2f}  parse {r['parse_s']:.2f}  write {r['write_s']:.2f}  "
+                  f"commit {r['commit_s']:.2f}  (wall {r['wall_s']:.2f}, process CPU {r['cpu_s']:.2f})")
+            print(f"  load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        if not args.skip_invoice:
+            r = bench_invoice(data, args.flows)
+            print(f"invoice_daily over {r['flows']:,} flows ({r['invoice_rows']} network-days, "
+                  f"{r['active_parts']} active parts; generated in {r['generate_s']:.1f} s):")
+            print(f"  cold {r['invoice_cold_s']:.2f} s, warm {r['invoice_warm_s']:.2f} s, "
+                  f"after OPTIMIZE FINAL ({r['optimize_final_s']:.1f} s) {r['invoice_after_optimize_s']:.2f} s; "
+                  f"flows GROUP BY {r['flows_final_groupby_s']:.2f} s")
+    finally:
+        if not args.keep and not args.data_dir:
+            shutil.rmtree(data, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
