@@ -96,17 +96,26 @@ def account_spec(program_id: str, name: str, slot: int | None) -> tuple[AccountS
     return _spec(program_id, name, _bucket(program_id, slot))
 
 
+@lru_cache(maxsize=1)
+def _boundary_slots() -> list[int]:
+    """Every slot where some layout may change: the era table plus each registry layer's bounds."""
+    from indexer.decode import eras
+
+    bounds = {0, *(b.slot for b in eras.BOUNDARIES.values())}
+    for prog in getattr(registry(), "_anchor", {}).values():
+        for layer in getattr(prog, "layers", []):
+            bounds.update(x for x in layer[:2] if isinstance(x, int))
+    return sorted(bounds)
+
+
 def _bucket(program_id: str, slot: int | None) -> int | None:
     """Collapse slots to the era layer they fall in, so the lru cache stays small."""
     if slot is None:
         return None
-    from indexer.decode import eras
+    import bisect
 
-    last = 0
-    for b in sorted(eras.BOUNDARIES.values(), key=lambda b: b.slot):
-        if slot >= b.slot:
-            last = b.slot
-    return last
+    bounds = _boundary_slots()
+    return bounds[max(0, bisect.bisect_right(bounds, slot) - 1)]
 
 
 def sighash(name: str) -> bytes:

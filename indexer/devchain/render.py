@@ -98,7 +98,7 @@ _TOKEN_NAMES = {3: "transfer", 7: "mintTo", 8: "burn", 12: "transferChecked", 14
                 15: "burnChecked"}
 
 
-def _parse_token(accts: list[str], data: bytes, decimals_of) -> dict | None:
+def _parse_token(accts: list[str], data: bytes) -> dict | None:
     if not data or data[0] not in _TOKEN_NAMES or len(data) < 9:
         return None
     tag = data[0]
@@ -127,7 +127,7 @@ def _parse_token(accts: list[str], data: bytes, decimals_of) -> dict | None:
 
 def _parsed_ix(program: str, accts: list[str], data: bytes, stack_height: int | None) -> dict:
     if program == A.TOKEN_PROGRAM:
-        p = _parse_token(accts, data, None)
+        p = _parse_token(accts, data)
         if p is not None:
             return {"program": "spl-token", "programId": program, "parsed": p, "stackHeight": stack_height}
     elif program == A.SYSTEM_PROGRAM and len(data) == 12 and data[:4] == b"\x02\0\0\0":

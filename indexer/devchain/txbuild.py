@@ -256,10 +256,6 @@ class TxTooLarge(ValueError):
     """The transaction would not fit a Solana packet (raised before anything is executed)."""
 
 
-def _instruction_log_name(ix: Ix) -> str | None:
-    return ix.name
-
-
 class TxBuilder:
     """Compiles instruction trees into signed transactions and their metas, against a token ledger."""
 
