@@ -130,6 +130,8 @@ class DevchainServer:
             "getMultipleAccounts": self.get_multiple_accounts, "getFirstAvailableBlock": self.get_first_available,
             "getLatestBlockhash": self.get_latest_blockhash, "getGenesisHash": self.get_genesis_hash,
             "getEpochInfo": self.get_epoch_info, "minimumLedgerSlot": self.get_first_available,
+            # simulator control (not Solana): lets a test drive a server running in another process
+            "devchain_advance": self._rpc_advance, "devchain_finalizeAll": self._rpc_finalize_all,
         }
 
     # ------------------------------------------------------------------------------------------
@@ -191,6 +193,14 @@ class DevchainServer:
 
     def finalize_all(self) -> None:
         self.advance(len(self.blocks) + FINAL_LAG - self.tip)
+
+    def _rpc_advance(self, n=1):
+        self.advance(int(n))
+        return {"processed": self.tip_slot("processed"), "finalized": self.tip_slot("finalized")}
+
+    def _rpc_finalize_all(self):
+        self.finalize_all()
+        return {"processed": self.tip_slot("processed"), "finalized": self.tip_slot("finalized")}
 
     async def _tick(self) -> None:
         while self.tip < len(self.blocks) + FINAL_LAG:

@@ -367,3 +367,17 @@ def test_min_context_slot(fast_server, small_ledger):
                                               "params": [{"minContextSlot": small_ledger.blocks[0].slot}]})
         assert "result" in body
     run(go())
+
+
+def test_control_methods_drive_a_held_server():
+    ledger = generate_ledger(SimConfig(seed=3, slots_per_day=100, tx_per_slot=1.0))
+    handle = serve_in_thread(ledger, start_at=5)
+    try:
+        async def go():
+            _, body = await raw(handle.url, {"jsonrpc": "2.0", "id": 1, "method": "devchain_advance", "params": [3]})
+            assert body["result"]["processed"] == ledger.blocks[7].slot
+            _, body = await raw(handle.url, {"jsonrpc": "2.0", "id": 1, "method": "devchain_finalizeAll"})
+            assert body["result"]["finalized"] == [b for b in ledger.blocks if not b.forked][-1].slot
+        run(go())
+    finally:
+        handle.stop()
