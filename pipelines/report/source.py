@@ -40,4 +40,9 @@ def open_source(dsn: str | None, data_dir: Path) -> Source:
     if not ch_dir.is_dir():
         raise SourceError(f"no ClickHouse data at {ch_dir}: start the service first (`depinflow run`) "
                           "or pass --dsn")
-    return Source(get_client(chdb_dsn(ch_dir)), f"the data directory {ch_dir}")
+    try:
+        client = get_client(chdb_dsn(ch_dir))
+    except Exception as exc:  # noqa: BLE001 - chdb reports a directory held by another process generically
+        raise SourceError(f"cannot open {ch_dir} ({exc}); if a service holds it, its query endpoint did not "
+                          "answer - is it still starting?") from None
+    return Source(client, f"the data directory {ch_dir}")

@@ -101,3 +101,22 @@ def test_a_stale_endpoint_file_falls_back_to_the_directory(stopped_service_dir):
         stale.unlink()
     assert (out.returncode, out.stdout) == (0, "count()\n2\n")
     assert "data directory" in out.stderr
+
+
+def test_a_directory_held_by_another_process_is_a_clear_error(tmp_path):
+    # a service that holds the directory but has no answering endpoint (e.g. still starting)
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from infra.local.clickhouse import chdb_dsn, get_client
+        get_client(chdb_dsn({str(tmp_path / "clickhouse")!r}))
+        print("ready", flush=True)
+        time.sleep(120)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        out = depinflow("sql", "SELECT 1", "--data-dir", str(tmp_path))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert out.returncode == 1
+    assert f"cannot open {tmp_path / 'clickhouse'}" in out.stderr and "query endpoint did not answer" in out.stderr
