@@ -39,3 +39,32 @@ def test_ledger_events_match_ground_truth_and_replay_changes_nothing(sink_env):
     assert again.messages == pub.sent
     assert totals(sink_env.client, sink_env.database) == truth
     assert _counts(sink_env) == counts
+
+
+def test_two_group_members_split_the_work_and_totals_stay_exact(sink_env):
+    import threading
+    import time
+
+    from tests.pipelines.sink.test_sink_faults import committed
+
+    led = ledger()
+    events = flow_events(led)
+    pub = sink_env.publisher
+    pub.flows([e for e, _ in events])
+    pub.statuses(statuses_for(events))
+    stop = threading.Event()
+    sinks = [sink_env.sink("pair", batch_rows=400, client_id=f"member{i}") for i in range(2)]
+    threads = [threading.Thread(target=s.run, args=(stop,), daemon=True) for s in sinks]
+    for t in threads:
+        t.start()
+        time.sleep(2)                      # the second member joins later: a rebalance mid-stream
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and committed(sink_env, "pair", sink_env.topics.flows) != len(events):
+        time.sleep(0.5)
+    time.sleep(1)
+    stop.set()
+    for t in threads:
+        t.join(60)
+    assert committed(sink_env, "pair", sink_env.topics.flows) == len(events)
+    assert sum(s.stats.messages for s in sinks) >= pub.sent       # at least once, across the rebalance
+    assert totals(sink_env.client, sink_env.database) == led.truth_lines()
