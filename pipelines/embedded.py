@@ -147,14 +147,23 @@ class EmbeddedRun:
         """Follow the chain until `stop` is set (Ctrl-C / SIGTERM)."""
         return Listener(self.listener_config()).run(stop)
 
-    def _drain_sink(self) -> None:
-        """Stop the streaming sink (it flushes), then consume to the high watermark and idle."""
-        self._sink_stop.set()
-        if self._sink_thread:
-            self._sink_thread.join(timeout=120)
-        drain = Sink(self._sink_config(), client=self.client)
-        self._sink_stats.append(drain.run_until_idle(idle_seconds=1.0, timeout=600))
-        self._start_sink()
+    def _drain_sink(self, settle: float = 1.5, timeout: float = 600.0) -> None:
+        """Wait until the streaming sink has consumed everything the listener published: its `idle`
+        flag (nothing buffered, every partition at its high watermark) held for `settle` seconds,
+        several fetches after the listener's last acknowledged send."""
+        deadline = time.monotonic() + timeout
+        steady_since: float | None = None
+        while time.monotonic() < deadline:
+            if self._sink_thread is not None and not self._sink_thread.is_alive():
+                raise RuntimeError("the sink stopped unexpectedly; see the log above")
+            if self._sink.idle.is_set():
+                steady_since = steady_since or time.monotonic()
+                if time.monotonic() - steady_since >= settle:
+                    return
+            else:
+                steady_since = None
+            time.sleep(0.1)
+        raise TimeoutError(f"the sink did not catch up within {timeout}s")
 
     def _compare_truth(self, summary: RunSummary) -> None:
         from pipelines.clickhouse.queries import totals

@@ -157,6 +157,10 @@ class Sink:
         self._stop = threading.Event()
         self._flushing = False
         self._metrics_server = None
+        # Set while the sink holds nothing unflushed and every assigned partition is at its high
+        # watermark; an in-process caller (depinflow run --until-caught-up) waits on it instead of
+        # restarting a consumer (a group re-join costs seconds on the embedded broker).
+        self.idle = threading.Event()
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -197,9 +201,13 @@ class Sink:
         try:
             self.start()
             while not stop.is_set():
-                self._poll_once()
-                if self._due():
+                got = self._poll_once()
+                if self._due() or (not got and self._batch.count):
                     self._flush()
+                if not got and not self._batch.count and self._caught_up():
+                    self.idle.set()
+                else:
+                    self.idle.clear()
             self._flush()
         except SinkStopped:
             self.stats.abandoned_batches += 1
