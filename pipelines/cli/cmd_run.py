@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--durable-broker", action="store_true",
                         help="restart-durable broker storage (S3 on a local moto server)")
     parser.add_argument("--query-port", type=int, default=0, help="read-only SQL endpoint port (default: free port)")
-    parser.add_argument("--database", default=os.environ.get("DEPINFLOW_CLICKHOUSE_DATABASE", "depinflow"))
+    parser.add_argument("--database", default=os.environ.get("DEPINFLOW_CLICKHOUSE_DATABASE", "depinflow"),
+                        help="ClickHouse database (default $DEPINFLOW_CLICKHOUSE_DATABASE or depinflow)")
     parser.add_argument("--check", action="store_true", help="bring the embedded infra up, report health, stop")
 
 
