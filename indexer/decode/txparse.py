@@ -247,11 +247,8 @@ def _parsed_accounts(parsed: dict) -> list[str]:
     info = parsed.get("info")
     if not isinstance(info, dict):
         return []
-    out = []
-    for v in info.values():
-        if isinstance(v, str) and 32 <= len(v) <= 44:
-            out.append(v)
-    return out
+    # Only base58 pubkeys: info also carries free text of that length (e.g. a createAccountWithSeed seed).
+    return [v for v in info.values() if type(v) is str and 32 <= len(v) <= 44 and _pubkey_ok(v)]
 
 
 def _attach_inner(tops: list[Instruction], meta: dict, keys: list[str], parsed_form: bool) -> None:

@@ -176,3 +176,19 @@ def test_balance_changes_by_account_and_owner() -> None:
     hnt = "hntyVP6YFm1Hg25TN9WGLqM12b8TQmcknKrdu1oxWux"
     assert deltas_by_owner_mint(tx) == {("GjumWQJZUcUwYdMkHDPDCRFhA7AQmb1kLapqLmDAYTVY", hnt): -80731}
     assert len(balance_changes(tx, include_unchanged=True)) == 5
+
+
+def test_parsed_instruction_accounts_skip_free_text() -> None:
+    """A jsonParsed system instruction whose info holds a 32-char non-base58 seed is not malformed."""
+    doc = _fixture("lazy_distributor_distribute")
+    seed = "stake:0" + "l" * 25  # 32 chars, '0' and 'l' are not base58
+    src = doc["transaction"]["message"]["accountKeys"][0]["pubkey"]
+    doc["meta"]["innerInstructions"][0]["instructions"].append({
+        "program": "system", "programId": "11111111111111111111111111111111", "stackHeight": 2,
+        "parsed": {"type": "createAccountWithSeed", "info": {
+            "source": src, "newAccount": src, "base": src, "seed": seed, "lamports": 1, "space": 0,
+            "owner": "11111111111111111111111111111111"}}})
+    tx = parse_transaction(doc)
+    ix = tx.instructions[3].children[-1]
+    assert ix.parsed["info"]["seed"] == seed and seed not in ix.accounts
+    assert ix.accounts == [src, src, src, "11111111111111111111111111111111"]
