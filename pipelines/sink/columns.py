@@ -15,6 +15,8 @@ from pipelines.clickhouse.tables import COMMITMENT_RANK, FLOW_COLUMNS
 from pipelines.sink.rows import (
     EVENT_COMMITMENTS,
     FLOW_CLASSES,
+    MAX_BLOCK_TIME,
+    MAX_SLOT,
     SUPPORTED_SCHEMA_VERSIONS,
     U64_MAX,
     U128_MAX,
@@ -91,13 +93,13 @@ def _fast(ds: list[dict]) -> list[list]:
             day = [day_number(t) for t in days_text]     # fills the cache, or leaves it to the exact path
         except Rejected:
             raise _Slow from None
-    slot = _ints(ds, "slot", U64_MAX)
-    block_time = _ints(ds, "block_time", 2**40)
+    slot = _ints(ds, "slot", MAX_SLOT)
+    block_time = _ints(ds, "block_time", MAX_BLOCK_TIME)
     commitment = [d.get("commitment") or "confirmed" for d in ds]
-    if not all(c in EVENT_COMMITMENTS for c in commitment):
+    if not all(type(c) is str and c in EVENT_COMMITMENTS for c in commitment):
         raise _Slow
     schema = [d.get("schema_version", "v1") for d in ds]
-    if not all(v in SUPPORTED_SCHEMA_VERSIONS for v in schema):
+    if not all(type(v) is str and v in SUPPORTED_SCHEMA_VERSIONS for v in schema):
         raise _Slow
     rank = COMMITMENT_RANK
     cols = {

@@ -28,6 +28,8 @@ from pipelines.clickhouse.tables import (
 from pipelines.kafka.messages import header_map
 
 U64_MAX = 2**64 - 1
+MAX_SLOT = (U64_MAX - 3) // 4      # row version = slot * 4 + rank must fit the UInt64 version column
+MAX_BLOCK_TIME = 65536 * 86400 - 1  # last second of 2149-06-06: the day column is a ClickHouse Date
 U128_MAX = 2**128 - 1
 MAX_DATE_DAYS = 65535              # ClickHouse Date ends at 2149-06-06
 MAX_RAW_BYTES = 1 << 20            # raw bytes kept in a sink dead letter (hex doubles it)
@@ -139,7 +141,7 @@ def day_number(text: Any) -> int:
 
 def _schema_version(d: dict) -> str:
     v = d.get("schema_version", SCHEMA_VERSION)
-    if v not in SUPPORTED_SCHEMA_VERSIONS:
+    if type(v) is not str or v not in SUPPORTED_SCHEMA_VERSIONS:   # type first: a list is unhashable
         raise Rejected("unsupported_schema_version", f"{v!r:.40}")
     return v
 
@@ -154,7 +156,7 @@ def _json_text(v: Any) -> str:
 
 def _commitment(d: dict) -> str:
     c = d.get("commitment") or "confirmed"
-    if c not in EVENT_COMMITMENTS:
+    if type(c) is not str or c not in EVENT_COMMITMENTS:
         raise Rejected("invalid_field", f"commitment must be confirmed|finalized, got {c!r:.40}")
     return c
 
@@ -185,11 +187,11 @@ def flow_row(d: dict) -> tuple[TableSpec, tuple]:
     flow_class = _req_str(d, "flow_class")
     if flow_class not in FLOW_CLASSES:
         raise Rejected("unknown_flow_class", flow_class[:40])
-    slot = _req_int(d, "slot")
+    slot = _req_int(d, "slot", MAX_SLOT)
     commitment = _commitment(d)
     row = (
         event_id, sig, path, leg, _req_str(d, "network"), flow_class, _req_str(d, "subtype"),
-        day_number(d.get("day")), _req_int(d, "block_time", 2**40) * 1000, slot, _opt_int(d, "epoch"),
+        day_number(d.get("day")), _req_int(d, "block_time", MAX_BLOCK_TIME) * 1000, slot, _opt_int(d, "epoch"),
         _opt_str(d, "program_id"), _opt_str(d, "program"), _opt_str(d, "instruction"),
         _opt_str(d, "outer_program"), _opt_str(d, "outer_instruction"), _opt_str(d, "parent_instruction"),
         _req_str(d, "mint"), _opt_str(d, "symbol"), _req_int(d, "decimals", 255),
@@ -207,8 +209,8 @@ def instruction_row(d: dict, src: Source) -> tuple[TableSpec, tuple]:
     event_id = d.get("event_id") or make_event_id(sig, path)
     if type(event_id) is not str:
         raise Rejected("invalid_field", "event_id must be a string")
-    slot = _req_int(d, "slot")
-    block_time = _opt_int(d, "block_time", 2**40) or 0
+    slot = _req_int(d, "slot", MAX_SLOT)
+    block_time = _opt_int(d, "block_time", MAX_BLOCK_TIME) or 0
     commitment = _commitment(d)
     tx_error = d.get("tx_error")
     row = (
@@ -234,7 +236,7 @@ def deadletter_row(d: dict, src: Source) -> tuple[TableSpec, tuple]:
     path = _opt_str(d, "ix_path")
     stage = _opt_str(d, "stage")
     event_id = d.get("event_id") or (f"{sig}:{path}:{stage}" if sig else src.kafka_id)
-    block_time = _opt_int(d, "block_time", 2**40)
+    block_time = _opt_int(d, "block_time", MAX_BLOCK_TIME)
     time_ms = block_time * 1000 if block_time else src.timestamp_ms
     tx_error = d.get("tx_error")
     extra = {k: v for k, v in d.items() if k not in _DEADLETTER_KNOWN}
@@ -250,15 +252,15 @@ def deadletter_row(d: dict, src: Source) -> tuple[TableSpec, tuple]:
 
 def status_row(d: dict) -> tuple[TableSpec, tuple]:
     sig = _req_str(d, "signature")
-    slot = _req_int(d, "slot")
+    slot = _req_int(d, "slot", MAX_SLOT)
     status = d.get("status")
-    if status not in STATUSES:
+    if type(status) is not str or status not in STATUSES:
         raise Rejected("invalid_field", f"status must be finalized|retracted, got {status!r:.40}")
     ids = d.get("event_ids") or []
     if type(ids) is not list or any(type(i) is not str for i in ids):
         raise Rejected("invalid_field", "event_ids must be a list of strings")
     _schema_version(d)
-    block_time = _opt_int(d, "block_time", 2**40) or 0
+    block_time = _opt_int(d, "block_time", MAX_BLOCK_TIME) or 0
     return COMMITMENT_STATUS, (sig, slot, status, ids, block_time * 1000, row_version(slot, status))
 
 
