@@ -107,6 +107,7 @@ class Ledger:
         self.tokens = None          # final TokenLedger (for getAccountInfo)
         self.lookup = None          # the simulated LUT
         self.recorded_signatures: set[str] = set()
+        self._watched: frozenset[str] | None = None
 
     # -- queries -------------------------------------------------------------------------------
     @property
@@ -128,17 +129,35 @@ class Ledger:
         """Every event the classifier must emit at `confirmed` (forked=True ones are later retracted)."""
         return list(self.events)
 
-    def truth_lines(self) -> list[dict]:
-        """Finalized ground truth: one line per (network, day, flow_class, subtype, mint), sorted."""
+    def truth_lines(self, discovery: str = "all") -> list[dict]:
+        """Finalized ground truth: one line per (network, day, flow_class, subtype, mint), sorted.
+
+        `discovery="addresses"` keeps only events of transactions that name a watched address
+        (`indexer.networks.watch`): what a listener discovering through getSignaturesForAddress can
+        ever see. The difference is plain SPL `Transfer`s of RENDER between holders (no mint, no
+        watched account in the transaction): neither usage nor emission, but real transfers.
+        """
+        if discovery not in ("all", "addresses"):
+            raise ValueError(f"discovery must be 'all' or 'addresses', not {discovery!r}")
+        keep = self.discoverable if discovery == "addresses" else (lambda _sig: True)
         sums: dict[tuple, int] = defaultdict(int)
         for e in self.events:
-            if e["forked"]:
+            if e["forked"] or not keep(e["signature"]):
                 continue
             sums[(e["network"], e["day"], e["flow_class"], e["subtype"], e["mint"])] += e["amount_raw"]
         return [
             {"network": k[0], "day": k[1], "flow_class": k[2], "subtype": k[3], "mint": k[4], "amount_raw": v}
             for k, v in sorted(sums.items())
         ]
+
+    def discoverable(self, signature: str) -> bool:
+        """Does the transaction name a watched program, mint or account (so address discovery finds it)?"""
+        from indexer.networks.watch import watched_addresses
+
+        if self._watched is None:
+            self._watched = frozenset(a for addrs in watched_addresses().values() for a in addrs)
+        block, i = self.tx_index[signature]
+        return not self._watched.isdisjoint(block.transactions[i].account_keys)
 
     # -- building --------------------------------------------------------------------------------
     def _append(self, block: Block) -> None:

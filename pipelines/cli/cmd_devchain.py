@@ -43,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     truth = sub.add_parser("truth", help="print the ground-truth totals as JSON lines")
     _ledger_args(truth)
     truth.add_argument("--events", action="store_true", help="print every expected event instead of totals")
+    truth.add_argument("--discovery", choices=["addresses", "all"], default="addresses",
+                       help="addresses (default): what depinflow listen/run can discover through the watched "
+                            "addresses, i.e. what `depinflow report --totals` shows after a run; all: every "
+                            "generated event, incl. plain RENDER Transfers between holders that name no watched "
+                            "address")
 
 
 def _config(args):
@@ -66,7 +71,7 @@ def _ledger(args):
 def run(args) -> int:
     if args.devchain_command == "truth":
         ledger = _ledger(args)
-        rows = ledger.expected_events() if args.events else ledger.truth_lines()
+        rows = ledger.expected_events() if args.events else ledger.truth_lines(args.discovery)
         out = sys.stdout
         for row in rows:
             out.write(json.dumps(row) + "\n")   # key order as in the flow rules: network, day, ...

@@ -20,8 +20,23 @@ def test_truth_prints_sorted_lines_equal_to_the_ledger(capsys):
     assert main(["devchain", "truth", "--seed", "4", "--days", "1", "--slots-per-day", "200"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     ledger = generate_ledger(SimConfig(seed=4, days=1, slots_per_day=200))
-    assert lines == ledger.truth_lines()
+    assert lines == ledger.truth_lines(discovery="addresses")
     assert all(list(x) == ["network", "day", "flow_class", "subtype", "mint", "amount_raw"] for x in lines)
+
+
+def test_truth_discovery_all_adds_only_undiscoverable_render_transfers(capsys):
+    assert main(["devchain", "truth", "--seed", "4", "--days", "1", "--slots-per-day", "200",
+                 "--discovery", "all"]) == 0
+    every = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    ledger = generate_ledger(SimConfig(seed=4, days=1, slots_per_day=200))
+    assert every == ledger.truth_lines()
+    seen = {tuple(x[k] for k in ("network", "day", "flow_class", "subtype", "mint")): x["amount_raw"]
+            for x in ledger.truth_lines(discovery="addresses")}
+    differ = [x for x in every if seen.get(tuple(x[k] for k in ("network", "day", "flow_class", "subtype",
+                                                                "mint"))) != x["amount_raw"]]
+    # plain RENDER Transfers between two holders name neither the mint nor a watched account
+    assert differ and {(x["network"], x["flow_class"], x["subtype"]) for x in differ} == {
+        ("render", "transfer", "token_transfer")}
 
 
 def _free_port() -> int:
