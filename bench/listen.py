@@ -1,0 +1,160 @@
+"""Benchmark of the listener: backfill transactions/s into Kafka, and live lag confirmed -> Kafka ack.
+
+Everything runs on this machine: the chain simulator (`depinflow devchain serve`) in its own process,
+the tansu broker in its own process, the listener in this one.
+
+1. Backfill: a simulated ledger (--days, --tx-per-slot) served "all finalized"; the listener runs
+   `run_until_caught_up()` from an empty checkpoint (address mode, base64 getTransaction batches of 100)
+   into fresh topics. Printed: transactions/s end to end (seam lookup to the last acknowledgement and the
+   checkpoint), flow events, Kafka messages, and the share of time the listener spent in decode + classify
+   + serialize. The first pass also warms the simulator's per-transaction render cache (a real node
+   has its ledger on disk); the measured pass is the second one, into other topics, from a new checkpoint.
+2. Live: the simulator in --realtime mode (one block every ~400 ms, confirmed one block behind); the
+   listener follows with websocket hints + 1 s sweeps for --live-seconds. Printed: p50/p90/p99/max of
+   (Kafka acknowledgement of all of a transaction's messages) - (its confirmed logsNotification arrival).
+
+Run:  .venv/bin/python bench/listen.py [--days 1] [--tx-per-slot 20] [--live-seconds 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from infra.local.broker import LocalBroker  # noqa: E402
+from infra.local.ports import free_port, wait_for_port  # noqa: E402
+from pipelines.listen.config import ListenerConfig  # noqa: E402
+from pipelines.listen.service import Listener  # noqa: E402
+
+
+def start_devchain(args, port: int, realtime: bool, tx_per_slot: float, days: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "pipelines.cli.main", "devchain", "serve", "--seed", str(args.seed),
+           "--days", str(days), "--tx-per-slot", str(tx_per_slot), "--port", str(port)]
+    if realtime:
+        cmd.append("--realtime")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if not wait_for_port("127.0.0.1", port, timeout=1800):
+        proc.kill()
+        raise RuntimeError("devchain did not start: " + (proc.stdout.read() if proc.stdout else ""))
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def backfill_pass(url: str, bootstrap: str, data: Path, prefix: str, args) -> dict:
+    cfg = ListenerConfig(rpc_url=url, websocket=False, bootstrap=bootstrap, topic_prefix=prefix,
+                         checkpoint=str(data / f"{prefix}.json"), progress="off", partitions=args.partitions,
+                         fetch_concurrency=args.fetch_concurrency, rpc_batch=args.rpc_batch)
+    listener = Listener(cfg)
+    t0 = time.perf_counter()
+    summary = listener.run_until_caught_up(timeout=3600)
+    wall = time.perf_counter() - t0
+    p = listener.process_stats
+    return {"transactions": summary.transactions, "seconds": round(wall, 2),
+            "tx_per_s": round(summary.transactions / wall), "flow_events": summary.events,
+            "instructions": summary.instructions, "dead_letters": summary.dead_letters,
+            "kafka_messages": summary.events + summary.instructions + summary.dead_letters,
+            "decode_classify_serialize_s": round(p.cpu_seconds, 2),
+            "rpc_requests": listener.rpc_stats.requests, "rpc_errors": listener.rpc_stats.total_errors()}
+
+
+def live_pass(url: str, bootstrap: str, data: Path, seconds: float) -> dict:
+    cfg = ListenerConfig(rpc_url=url, bootstrap=bootstrap, topic_prefix="benchlive", progress="off",
+                         checkpoint=str(data / "live.json"), sweep_interval=1.0)
+    listener = Listener(cfg)
+
+    async def main() -> None:
+        stop_event = asyncio.Event()
+        task = asyncio.create_task(listener.arun(stop_event))
+        await asyncio.sleep(seconds)
+        stop_event.set()
+        await task
+    asyncio.run(main())
+    lags = sorted(listener.source_stats.live_ack_lag)
+    if not lags:
+        return {"samples": 0}
+
+    def q(p: float) -> float:
+        return round(1000 * lags[min(len(lags) - 1, int(p * len(lags)))], 1)
+    return {"samples": len(lags), "p50_ms": q(0.50), "p90_ms": q(0.90), "p99_ms": q(0.99),
+            "max_ms": round(1000 * lags[-1], 1), "mean_ms": round(1000 * statistics.fmean(lags), 1),
+            "live_txs": listener.source_stats.txs.get("live", 0), "hints": listener.source_stats.hints,
+            "sweeps": listener.source_stats.sweeps}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--days", type=int, default=1)
+    ap.add_argument("--tx-per-slot", type=float, default=20.0)
+    ap.add_argument("--partitions", type=int, default=3)
+    ap.add_argument("--fetch-concurrency", type=int, default=8)
+    ap.add_argument("--rpc-batch", type=int, default=100)
+    ap.add_argument("--live-seconds", type=float, default=40.0)
+    ap.add_argument("--live-tx-per-slot", type=float, default=8.0)
+    ap.add_argument("--skip-backfill", action="store_true")
+    ap.add_argument("--skip-live", action="store_true")
+    args = ap.parse_args()
+    import logging
+
+    import structlog
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+    data = Path(tempfile.mkdtemp(prefix="bench-listen-"))
+    print(f"command: {' '.join([os.path.relpath(sys.executable, ROOT), 'bench/listen.py', *sys.argv[1:]])}")
+    print(f"machine: {os.cpu_count()} cores; simulator, broker and listener on this machine")
+    try:
+        with LocalBroker(data / "broker") as broker:
+            if not args.skip_backfill:
+                port = free_port()
+                t0 = time.perf_counter()
+                sim = start_devchain(args, port, False, args.tx_per_slot, args.days)
+                print(f"simulator: seed {args.seed}, {args.days} day(s), {args.tx_per_slot} tx/slot, "
+                      f"generated in {time.perf_counter() - t0:.0f} s")
+                try:
+                    url = f"http://127.0.0.1:{port}"
+                    warm = backfill_pass(url, broker.bootstrap, data, "benchwarm", args)
+                    print(f"backfill pass 1 (cold simulator cache): {warm}")
+                    hot = backfill_pass(url, broker.bootstrap, data, "benchhot", args)
+                    print(f"backfill pass 2 (measured):             {hot}")
+                    print(f"BACKFILL: {hot['tx_per_s']} tx/s end to end into Kafka "
+                          f"({hot['transactions']} tx, {hot['kafka_messages']} messages, {hot['seconds']} s)")
+                finally:
+                    stop(sim)
+            if not args.skip_live:
+                port = free_port()
+                sim = start_devchain(args, port, True, args.live_tx_per_slot, 1)
+                try:
+                    live = live_pass(f"http://127.0.0.1:{port}", broker.bootstrap, data, args.live_seconds)
+                    print(f"live ({args.live_seconds:.0f} s at ~400 ms/block, {args.live_tx_per_slot} tx/slot): {live}")
+                    if live.get("samples"):
+                        print(f"LIVE LAG confirmed -> Kafka ack: p50 {live['p50_ms']} ms, p99 {live['p99_ms']} ms "
+                              f"({live['samples']} transactions)")
+                finally:
+                    stop(sim)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
