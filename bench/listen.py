@@ -63,23 +63,25 @@ def stop(proc: subprocess.Popen) -> None:
 def backfill_pass(url: str, bootstrap: str, data: Path, prefix: str, args) -> dict:
     cfg = ListenerConfig(rpc_url=url, websocket=False, bootstrap=bootstrap, topic_prefix=prefix,
                          checkpoint=str(data / f"{prefix}.json"), progress="off", partitions=args.partitions,
-                         fetch_concurrency=args.fetch_concurrency, rpc_batch=args.rpc_batch)
+                         fetch_concurrency=args.fetch_concurrency, rpc_batch=args.rpc_batch,
+                         kafka_client=args.kafka_client)
     listener = Listener(cfg)
     t0 = time.perf_counter()
     summary = listener.run_until_caught_up(timeout=3600)
     wall = time.perf_counter() - t0
     p = listener.process_stats
     return {"transactions": summary.transactions, "seconds": round(wall, 2),
-            "tx_per_s": round(summary.transactions / wall), "flow_events": summary.events,
+            "tx_per_s": round(summary.transactions / wall), "kafka_client": listener.kafka_client,
+            "flow_events": summary.events,
             "instructions": summary.instructions, "dead_letters": summary.dead_letters,
             "kafka_messages": summary.events + summary.instructions + summary.dead_letters,
             "decode_classify_serialize_s": round(p.cpu_seconds, 2),
             "rpc_requests": listener.rpc_stats.requests, "rpc_errors": listener.rpc_stats.total_errors()}
 
 
-def live_pass(url: str, bootstrap: str, data: Path, seconds: float) -> dict:
+def live_pass(url: str, bootstrap: str, data: Path, seconds: float, kafka_client: str) -> dict:
     cfg = ListenerConfig(rpc_url=url, bootstrap=bootstrap, topic_prefix="benchlive", progress="off",
-                         checkpoint=str(data / "live.json"), sweep_interval=1.0)
+                         checkpoint=str(data / "live.json"), sweep_interval=1.0, kafka_client=kafka_client)
     listener = Listener(cfg)
 
     async def main() -> None:
@@ -111,6 +113,7 @@ def main() -> int:
     ap.add_argument("--rpc-batch", type=int, default=100)
     ap.add_argument("--live-seconds", type=float, default=40.0)
     ap.add_argument("--live-tx-per-slot", type=float, default=8.0)
+    ap.add_argument("--kafka-client", default="auto", choices=["auto", "confluent", "kafka-python"])
     ap.add_argument("--skip-backfill", action="store_true")
     ap.add_argument("--skip-live", action="store_true")
     args = ap.parse_args()
@@ -144,7 +147,8 @@ def main() -> int:
                 port = free_port()
                 sim = start_devchain(args, port, True, args.live_tx_per_slot, 1)
                 try:
-                    live = live_pass(f"http://127.0.0.1:{port}", broker.bootstrap, data, args.live_seconds)
+                    live = live_pass(f"http://127.0.0.1:{port}", broker.bootstrap, data, args.live_seconds,
+                                     args.kafka_client)
                     print(f"live ({args.live_seconds:.0f} s at ~400 ms/block, {args.live_tx_per_slot} tx/slot): {live}")
                     if live.get("samples"):
                         print(f"LIVE LAG confirmed -> Kafka ack: p50 {live['p50_ms']} ms, p99 {live['p99_ms']} ms "

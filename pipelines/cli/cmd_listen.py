@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers (env DEPINFLOW_KAFKA_BOOTSTRAP)")
     parser.add_argument("--topic-prefix", help="topic prefix (default depin)")
     parser.add_argument("--partitions", type=int, help="partitions of topics created here (default 3)")
+    parser.add_argument("--kafka-client", choices=["auto", "confluent", "kafka-python"],
+                        help="producer library (default auto: confluent-kafka when installed)")
     parser.add_argument("--checkpoint", help="checkpoint file (env DEPINFLOW_CHECKPOINT)")
     parser.add_argument("--rpc-concurrency", type=int, help="HTTP requests in flight (default 32)")
     parser.add_argument("--rpc-batch", type=int, help="calls per JSON-RPC batch (default 100)")
@@ -60,7 +62,7 @@ def config_from_args(args: argparse.Namespace) -> ListenerConfig:
     overrides = {k: getattr(args, k) for k in (
         "networks", "since", "from_slot", "rpc_url", "ws_url", "bootstrap", "topic_prefix", "partitions",
         "checkpoint", "rpc_concurrency", "rpc_batch", "rate_limits", "fetch_concurrency", "sweep_interval",
-        "prices", "progress", "metrics_port", "metrics_host", "log_level")}
+        "prices", "progress", "metrics_port", "metrics_host", "log_level", "kafka_client")}
     if args.no_websocket:
         overrides["websocket"] = False
     if args.no_batch:

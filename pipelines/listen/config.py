@@ -60,6 +60,7 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("kafka", "topic_prefix"): "topic_prefix",
     ("kafka", "partitions"): "partitions",
     ("kafka", "producer"): "producer_overrides",
+    ("kafka", "client"): "kafka_client",
     ("metrics", "port"): "metrics_port",
     ("metrics", "host"): "metrics_host",
 }
@@ -76,6 +77,7 @@ ENV_VARS: dict[str, str] = {
     "DEPINFLOW_TOPIC_PREFIX": "topic_prefix",
     "DEPINFLOW_TOPIC_PARTITIONS": "partitions",
     "DEPINFLOW_RPC_CONCURRENCY": "rpc_concurrency",
+    "DEPINFLOW_KAFKA_CLIENT": "kafka_client",
     "DEPINFLOW_LISTEN_METRICS_PORT": "metrics_port",
     "DEPINFLOW_METRICS_HOST": "metrics_host",
 }
@@ -104,6 +106,7 @@ class ListenerConfig:
     topic_prefix: str = "depin"
     partitions: int = 3
     producer_overrides: dict[str, Any] = field(default_factory=dict)
+    kafka_client: str = "auto"            # auto (confluent-kafka when installed) | confluent | kafka-python
     rpc_concurrency: int = 32
     rpc_timeout: float = 30.0
     rpc_batch: int = 100
@@ -143,6 +146,8 @@ class ListenerConfig:
             since_timestamp(self.since)
         if self.partitions < 1 or self.rpc_concurrency < 1 or self.rpc_batch < 1 or self.page_limit < 1:
             raise ConfigError("partitions, rpc_concurrency, rpc_batch and page_limit must be >= 1")
+        if self.kafka_client not in ("auto", "confluent", "kafka-python"):
+            raise ConfigError("kafka client must be auto, confluent or kafka-python")
         if self.progress not in ("auto", "on", "off"):
             raise ConfigError("progress must be auto, on or off")
 

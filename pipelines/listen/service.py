@@ -36,9 +36,13 @@ from pipelines.listen.config import ListenerConfig
 from pipelines.listen.metrics import ListenerMetrics
 from pipelines.listen.processor import KafkaProcessor, ProcessStats
 from pipelines.listen.progress import draw
-from pipelines.listen.publisher import KafkaPublisher
+from pipelines.listen.publisher import ConfluentPublisher, KafkaPublisher, confluent_available
 
 log = structlog.get_logger("pipelines.listen")
+
+# The listener does not need per-partition order (every row is versioned by slot and commitment
+# downstream), so it may keep several requests in flight and batch a little longer.
+KAFKA_PYTHON_OVERRIDES = {"linger_ms": 20, "max_in_flight_requests_per_connection": 5}
 
 
 @dataclass
@@ -68,6 +72,7 @@ class Listener:
         self.process_stats = ProcessStats()
         self.follower: Follower | None = None
         self.topics = Topics(config.topic_prefix)
+        self.kafka_client = ""
         self.metrics = ListenerMetrics()
         self.metrics.attach(self)
 
@@ -127,8 +132,7 @@ class Listener:
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, lambda: ensure_topics(c.bootstrap, self.topics.all(), c.partitions))
-        producer = await loop.run_in_executor(None, lambda: make_producer(c.bootstrap, **c.producer_overrides))
-        publisher = KafkaPublisher(producer, loop, on_latency=self.metrics.kafka_send_seconds.observe)
+        publisher = await self._publisher(loop)
         processor = KafkaProcessor(publisher, self.topics, self._classifier(), c.publish_instructions,
                                    self.process_stats)
         rpc = RpcClient(c.rpc_url, concurrency=c.rpc_concurrency, timeout=c.rpc_timeout, max_batch=c.rpc_batch,
@@ -138,7 +142,8 @@ class Listener:
             self.metrics.serve(c.metrics_port, c.metrics_host)
         log.info("listener_starting", rpc=redact_url(c.rpc_url), ws=redact_url(c.effective_ws_url or ""),
                  networks=c.networks, addresses=len(self.follower.s.addresses), bootstrap=c.bootstrap,
-                 topics=self.topics.all(), checkpoint=c.checkpoint, since=c.since, from_slot=c.from_slot)
+                 topics=self.topics.all(), kafka_client=self.kafka_client, checkpoint=c.checkpoint,
+                 since=c.since, from_slot=c.from_slot)
         stop_async = asyncio.Event()
         watcher = asyncio.create_task(_watch(stop, stop_async)) if stop is not None else None
         bar = None
@@ -154,13 +159,25 @@ class Listener:
                     task.cancel()
                     with contextlib.suppress(BaseException):
                         await task
-            await loop.run_in_executor(None, lambda: publisher.flush(30))
-            await loop.run_in_executor(None, lambda: producer.close(timeout=10))
+            await publisher.aclose(30)
             await rpc.close()
             self.metrics.close()
         summary = self.summary(time.monotonic() - started)
         log.info("listener_stopped", **summary.__dict__)
         return summary
+
+    async def _publisher(self, loop: asyncio.AbstractEventLoop) -> KafkaPublisher | ConfluentPublisher:
+        c = self.config
+        observe = self.metrics.kafka_send_seconds.observe
+        client = c.kafka_client
+        if client == "auto":
+            client = "confluent" if confluent_available() else "kafka-python"
+        self.kafka_client = client
+        if client == "confluent":
+            return ConfluentPublisher(c.bootstrap, loop, on_latency=observe, overrides=c.producer_overrides)
+        settings = {**KAFKA_PYTHON_OVERRIDES, **c.producer_overrides}
+        producer = await loop.run_in_executor(None, lambda: make_producer(c.bootstrap, **settings))
+        return KafkaPublisher(producer, loop, on_latency=observe)
 
     async def _progress(self, stop: asyncio.Event) -> None:
         assert self.follower is not None

@@ -1,0 +1,126 @@
+"""Listener pieces without a chain: config precedence, message encoding, dead letters, progress, metrics."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from prometheus_client import generate_latest
+
+from indexer.networks.events import FlowEvent
+from indexer.sources.backfill import BackfillProgress
+from indexer.sources.types import FetchedTx
+from pipelines.kafka.messages import flow_message
+from pipelines.kafka.topics import Topics
+from pipelines.listen.config import ConfigError, ListenerConfig
+from pipelines.listen.processor import KafkaProcessor, _flow_message
+from pipelines.listen.progress import format_eta, render
+from pipelines.listen.service import Listener
+
+
+def test_config_precedence_file_env_flags(tmp_path):
+    path = tmp_path / "listener.toml"
+    path.write_text('[rpc]\nurl = "https://rpc.example/?api-key=k1"\nrate_limits = { "*" = 100, getTransaction = 40 }\n'
+                    '[listen]\nnetworks = ["helium"]\nsince = "2026-03-01"\n'
+                    '[kafka]\nbootstrap = "file:9092"\npartitions = 6\n'
+                    '[sink]\nbatch_rows = 10\n[clickhouse]\ndsn = "chdb:///x"\n')
+    env = {"DEPINFLOW_KAFKA_BOOTSTRAP": "env:9092", "SOLANA_WS_URL": "wss://ws.example/"}
+    cfg = ListenerConfig.load(path, env=env, partitions=9)
+    assert cfg.rpc_url == "https://rpc.example/?api-key=k1"
+    assert cfg.rate_limits == {"*": 100, "getTransaction": 40}
+    assert cfg.networks == ["helium"]
+    assert cfg.since_ts == 1772323200
+    assert cfg.bootstrap == "env:9092"            # env beats the file
+    assert cfg.partitions == 9                    # flags beat env
+    assert cfg.effective_ws_url == "wss://ws.example/"
+    assert ListenerConfig.load(None, env={}, rpc_url="https://h.example/x").effective_ws_url == "wss://h.example/x"
+    assert ListenerConfig.load(None, env={}, rate_limits="getTransaction=40,*=100").rate_limits == {
+        "getTransaction": 40.0, "*": 100.0}
+
+
+@pytest.mark.parametrize("bad", [dict(networks="helium,solana"), dict(since="2026-13-01"),
+                                 dict(since="2026-03-01", from_slot=5), dict(progress="maybe"),
+                                 dict(kafka_client="rdkafka")])
+def test_config_rejects_bad_values(bad):
+    with pytest.raises(ConfigError):
+        ListenerConfig.load(None, env={}, **bad)
+
+
+def test_unknown_listener_setting_in_file_is_an_error(tmp_path):
+    path = tmp_path / "l.toml"
+    path.write_text("[listen]\nsweep_intreval = 3\n")
+    with pytest.raises(ConfigError, match="sweep_intreval"):
+        ListenerConfig.load(path, env={})
+
+
+def test_flow_message_bytes_and_headers_equal_the_shared_encoder():
+    ev = FlowEvent(signature="5" * 88, ix_path="2.1", network="helium", flow_class="usage_fee",
+                   subtype="data_transfer", slot=5, block_time=1_774_656_000, day="2026-03-28",
+                   program_id="credMBJhYFzfn7NxBMdU4aUqFggAjgztaCcv2Fo6fPT", program="data_credits",
+                   instruction="burn_delegated_data_credits_v0", mint="dcuc8Amr83Wz27ZkQ2K9NS6r8zRpf1J6cvArEBDZDmm",
+                   symbol="DC", amount_raw=12345, decimals=0, usd="0.12345")
+    ours, shared = _flow_message("t.flows.v1", ev), flow_message("t.flows.v1", ev)
+    assert (ours.topic, ours.key, ours.value, ours.headers) == (shared.topic, shared.key, shared.value, shared.headers)
+
+
+class _NullPublisher:
+    def __init__(self):
+        self.sent = []
+
+    def submit(self, messages, event_ids, network=""):
+        self.sent.append((messages, event_ids, network))
+        return None
+
+
+def test_unparseable_transaction_becomes_one_parse_dead_letter():
+    pub = _NullPublisher()
+    proc = KafkaProcessor(pub, Topics("t"))
+    raw = b"\x01\x02not a transaction"
+    tx = FetchedTx("3" * 88, 77, 1_774_656_000, "finalized",
+                   {"slot": 77, "blockTime": 1_774_656_000, "transaction": [base64.b64encode(raw).decode(), "base64"],
+                    "meta": {"err": None}}, "backfill")
+    msgs, ids, network = proc.messages_for(tx)
+    assert len(msgs) == 1 and msgs[0].topic == "t.deadletter.v1"
+    assert ids == ["3" * 88 + "::parse"] and network == ""
+    import orjson
+    rec = orjson.loads(msgs[0].value)
+    assert rec["stage"] == "parse" and rec["raw_hex"] == raw.hex() and rec["commitment"] == "finalized"
+    assert rec["slot"] == 77 and rec["schema_version"] == "v1"
+    assert sum(proc.stats.dead_letters.values()) == 1
+
+
+def test_progress_line_and_eta():
+    p = BackfillProgress(seam_slot=1000, target_slot=0, started=0.0)
+    p.low_slot, p.txs = 750, 2500
+    line = render(p, now=10.0)
+    assert "25.0%" in line and "2,500 tx" in line and "250 tx/s" in line and "ETA 00:00:30" in line
+    assert format_eta(3725) == "01:02:05" and format_eta(None) == "--:--:--"
+    p.done = True
+    assert "100.0%" in render(p, now=20.0)
+
+
+def test_metrics_expose_the_listener_counters():
+    listener = Listener(ListenerConfig(rpc_url="https://rpc.example/?api-key=secret", checkpoint="/tmp/x.json"))
+    listener.rpc_stats.on_request({"getTransaction": 100}, 0.01)
+    listener.rpc_stats.on_error("getTransaction", "http_429")
+    listener.source_stats.txs["backfill"] += 100
+    listener.source_stats.tip_slot, listener.source_stats.live_slot = 120, 100
+    listener.process_stats.events[("helium", "usage_fee")] += 7
+    listener.metrics.kafka_send_seconds.observe(0.004)
+    text = generate_latest(listener.metrics.registry).decode()
+    assert 'depinflow_listener_transactions_total{source="backfill"} 100.0' in text
+    assert 'depinflow_listener_rpc_calls_total{method="getTransaction"} 100.0' in text
+    assert 'depinflow_listener_rpc_errors_total{code="http_429",method="getTransaction"} 1.0' in text
+    assert 'depinflow_listener_events_total{flow_class="usage_fee",network="helium"} 7.0' in text
+    assert "depinflow_listener_slot_lag 20.0" in text
+    assert "depinflow_listener_kafka_send_seconds_count 1.0" in text
+    assert "secret" not in text
+
+
+def test_addresses_follow_the_networks():
+    helium_only = Listener(ListenerConfig(networks=["helium"], checkpoint="/tmp/x.json")).addresses()
+    both = Listener(ListenerConfig(checkpoint="/tmp/x.json")).addresses()
+    assert "rndrizKT3MK1iimdxRdWabcF7Zg7AR5T4nud4EkHBof" in both
+    assert "rndrizKT3MK1iimdxRdWabcF7Zg7AR5T4nud4EkHBof" not in helium_only
+    assert "credMBJhYFzfn7NxBMdU4aUqFggAjgztaCcv2Fo6fPT" in helium_only
+    assert len(both) == len(set(both))
