@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -203,6 +204,22 @@ def flow_row(d: dict) -> tuple[TableSpec, tuple]:
     return flow_table(flow_class), row
 
 
+@lru_cache(maxsize=1)
+def _helium_programs() -> frozenset[str]:
+    from indexer.networks.config import default_config
+
+    return frozenset(default_config().helium.programs)
+
+
+def instruction_network(d: dict, src: Source) -> str:
+    """The record's network, else the message header's, else helium for a Helium program id: the
+    table's sorting key starts with network, and an instruction record may not carry one."""
+    network = _opt_str(d, "network") or src.headers.get("network", "")
+    if not network and d.get("program_id") in _helium_programs():
+        network = "helium"
+    return network
+
+
 def instruction_row(d: dict, src: Source) -> tuple[TableSpec, tuple]:
     sig = _req_str(d, "signature")
     path = _req_str(d, "ix_path")
@@ -214,7 +231,7 @@ def instruction_row(d: dict, src: Source) -> tuple[TableSpec, tuple]:
     commitment = _commitment(d)
     tx_error = d.get("tx_error")
     row = (
-        event_id, sig, path, _opt_str(d, "network") or src.headers.get("network", ""), block_time // 86400,
+        event_id, sig, path, instruction_network(d, src), block_time // 86400,
         block_time * 1000, slot, _opt_str(d, "program_id"), _opt_str(d, "program"), _opt_str(d, "instruction"),
         _json_text(d.get("args")), _json_text(d.get("accounts")), _json_text(d.get("extra_accounts")),
         _opt_str(d, "outer_program"), _opt_str(d, "outer_instruction"), _opt_str(d, "parent_instruction"),

@@ -92,6 +92,11 @@ def test_instruction_row_serializes_json_and_takes_network_from_headers():
     assert spec is INSTRUCTIONS and r["network"] == "helium" and r["day"] == 0
     assert r["args"] == '{"epoch":20540}' and r["extra_accounts"] == "[]"
     assert r["tx_error"] == '{"InstructionError":[0,"Custom"]}'
+    helium_program = "hdaoVTCqhfHHo75XdAMxBKdUqvq1i5bF23sisBqVgGR"
+    _, row = parse(KIND_INSTRUCTION, src({**rec, "program_id": helium_program}))
+    assert dict(zip(INSTRUCTIONS.names, row, strict=True))["network"] == "helium"
+    _, row = parse(KIND_INSTRUCTION, src(rec))
+    assert dict(zip(INSTRUCTIONS.names, row, strict=True))["network"] == ""
 
 
 def test_status_and_upstream_dead_letter_rows():
