@@ -116,16 +116,31 @@ class Written:
     slots: list[tuple[int, int]] = field(default_factory=list)     # slot ranges of inserted events
 
 
-def slot_range(spec: TableSpec, rows: list[tuple]) -> tuple[int, int] | None:
-    if not rows:
-        return None
+def slot_ranges(slots: list[int], sources: list[Source]) -> list[tuple[int, int]]:
+    """Slot range per source partition. One range over the whole batch could span the history
+    between a replaying partition and a live one, and reconciliation reads the rows of its ranges."""
+    by: dict[tuple[str, int], tuple[int, int]] = {}
+    for slot, src in zip(slots, sources, strict=True):
+        key = (src.topic, src.partition)
+        lo_hi = by.get(key)
+        by[key] = (slot, slot) if lo_hi is None else (min(lo_hi[0], slot), max(lo_hi[1], slot))
+    return list(by.values())
+
+
+def merge_ranges(ranges: list[tuple[int, int]], gap: int = 1000) -> list[tuple[int, int]]:
+    """Union of slot ranges; ranges closer than `gap` slots are joined (fewer, still narrow reads)."""
+    out: list[list[int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + gap:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return [(lo, hi) for lo, hi in out]
+
+
+def row_slots(spec: TableSpec, rows: list[tuple]) -> list[int]:
     i = spec.index("slot")
-    slots = [r[i] for r in rows]
-    return min(slots), max(slots)
-
-
-def column_range(values: list[int]) -> tuple[int, int] | None:
-    return (min(values), max(values)) if values else None
+    return [r[i] for r in rows]
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -373,7 +388,7 @@ class Sink:
             kept_sources = [sources[i] for i in kept] if rejected else sources
             refuse(spec, writer.insert_columns(spec, cols, kept_sources))
             out.rows[spec.name] = len(kept) - out.refused.get(spec.name, 0)
-            out.slots.append(column_range(cols[slot_at]))
+            out.slots.extend(slot_ranges(cols[slot_at], kept_sources))
         for spec in (INSTRUCTIONS, COMMITMENT_STATUS):
             rows = batch.rows.get(spec.name)
             if not rows:
@@ -382,9 +397,10 @@ class Sink:
             out.rows[spec.name] = len(rows) - out.refused.get(spec.name, 0)
         if dead_rows:
             out.rows[DEAD_LETTERS.name] = self._write_dead_letters(writer, dead_rows, dead_sources)
-        out.slots.append(slot_range(INSTRUCTIONS, batch.rows.get(INSTRUCTIONS.name, [])))
-        self._reconcile(writer, [r for r in out.slots if r],
-                        slot_range(COMMITMENT_STATUS, batch.rows.get(COMMITMENT_STATUS.name, [])))
+        for spec in (INSTRUCTIONS, COMMITMENT_STATUS):
+            rows = batch.rows.get(spec.name, [])
+            out.slots.extend(slot_ranges(row_slots(spec, rows), batch.sources.get(spec.name, [])))
+        self._reconcile(writer, merge_ranges(out.slots))
         return out
 
     def _write_dead_letters(self, writer: Writer, rows: list[tuple], sources: list[Source]) -> int:
@@ -395,14 +411,9 @@ class Sink:
                 raise ClickHouseUnavailable("dead_letters refuses even minimal rows")
         return len(rows)
 
-    def _reconcile(self, writer: Writer, event_ranges: list[tuple[int, int]],
-                   status_range: tuple[int, int] | None) -> None:
-        todo = []
-        if event_ranges:
-            todo.append((min(r[0] for r in event_ranges), max(r[1] for r in event_ranges)))
-        if status_range:
-            todo.append(status_range)
-        for lo, hi in todo:
+    def _reconcile(self, writer: Writer, ranges: list[tuple[int, int]]) -> None:
+        """Bring row versions in the batch's slot ranges (events and statuses) up to date."""
+        for lo, hi in ranges:
             try:
                 writer.reconcile(lo, hi, VERSIONED_TABLES)
             except Exception as exc:  # noqa: BLE001 - retried with the batch, like an insert
