@@ -165,7 +165,7 @@ class _Walk:
                 return
             self.out.flows.extend(flows)
         except helium.MissingAmount as exc:
-            self.out.dead_letters.append(_dead_letter(self.ctx, ix, "classify", "missing_amount", str(exc),
+            self.out.dead_letters.append(_dead_letter(self.ctx, ix, "classify", exc.reason, str(exc),
                                                       ix.data or b""))
         except Exception as exc:  # a rule bug must not stop the listener: keep the input for replay
             self.out.dead_letters.append(_dead_letter(self.ctx, ix, "classify", "rule_error",

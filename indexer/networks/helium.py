@@ -30,6 +30,24 @@ Rule = Callable[[TxContext, Instruction, tuple[Instruction, ...]], list[FlowEven
 class MissingAmount(Exception):
     """A flow instruction lacks the CPI its amount is read from (truncated or odd input)."""
 
+    reason = "missing_amount"
+
+
+class BadEpoch(MissingAmount):
+    """An epoch argument no real epoch can have: its day would not fit the ClickHouse Date column."""
+
+    reason = "bad_epoch"
+
+
+MAX_EPOCH = 65535   # epoch = unix day number; ClickHouse Date (the `day` column) ends at day 65535
+
+
+def _epoch_arg(ix: Instruction) -> int:
+    epoch = _u64_arg(ix)
+    if epoch > MAX_EPOCH:
+        raise BadEpoch(f"epoch argument {epoch} is beyond 2149-06-06")
+    return epoch
+
 
 # --- reading helpers ------------------------------------------------------------------------
 def _acc(ix: Instruction, idx: int) -> str:
@@ -232,7 +250,7 @@ def _label_destination(ctx: TxContext, account: str, roles: dict[str, str]) -> s
 
 def issue_rewards(ctx: TxContext, ix: Instruction, anc: tuple[Instruction, ...]) -> list[FlowEvent]:
     """Epoch emission: one event per inner mint, labelled by destination, dated to the epoch day."""
-    epoch = _u64_arg(ix)
+    epoch = _epoch_arg(ix)
     roles, post, is_mobile = _issue_roles(ctx, ix)
     h = ctx.config.helium
     hnt = h.mint_of("HNT")
@@ -264,7 +282,7 @@ def _emission(ctx: TxContext, ix: Instruction, anc: tuple[Instruction, ...], op:
 
 def issue_hst_pool(ctx: TxContext, ix: Instruction, anc: tuple[Instruction, ...]) -> list[FlowEvent]:
     """Pre-HIP-138 HST share of the epoch's HNT, minted to dao.hst_pool [4]."""
-    epoch = _u64_arg(ix)
+    epoch = _epoch_arg(ix)
     roles = {_acc(ix, 4): Subtype.HST_POOL}
     events = []
     for op in value_ops(ctx, ix):
@@ -307,7 +325,7 @@ def no_emit(ctx: TxContext, ix: Instruction, anc: tuple[Instruction, ...]) -> li
 
 def claim_rewards(ctx: TxContext, ix: Instruction, anc: tuple[Instruction, ...]) -> list[FlowEvent]:
     """Delegation claim: a burn (non-voter, v1) is a reversal, otherwise a distribution (0 allowed)."""
-    epoch = _u64_arg(ix)
+    epoch = _epoch_arg(ix)
     ops = value_ops(ctx, ix)
     burns = [op for op in ops if op.kind == BURN]
     sub_dao = _sub_dao(ctx, _acc(ix, 6))

@@ -14,6 +14,7 @@ burn_v0(from, owner, mint) (programs.md).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from indexer.decode.errors import DecodeError
@@ -36,6 +37,8 @@ _VALUE_TAGS = frozenset({3, 7, 8, 12, 14, 15, 26})
 CB_MINT = bytes.fromhex("d2a4a1d34780dff4")
 CB_TRANSFER = bytes.fromhex("a2b6c16166557fbd")
 CB_BURN = bytes.fromhex("adf6f0eae5b2f939")
+
+_PUBKEY = re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}")
 
 
 @dataclass(slots=True)
@@ -113,7 +116,7 @@ def _parsed_op(ix: Instruction, balances: Balances) -> TokenOp | None:
     authority = (info.get("authority") or info.get("multisigAuthority") or info.get("mintAuthority")
                  or info.get("multisigMintAuthority") or "")
     mint = info.get("mint") or ""
-    if not (type(src) is str and type(dst) is str and type(authority) is str and type(mint) is str):
+    if not all(type(v) is str and (not v or _PUBKEY.fullmatch(v)) for v in (src, dst, authority, mint)):
         return None   # damaged parsed info (the RPC always gives pubkey strings): not a readable movement
     mint = mint or balances.mint(src or dst)
     return TokenOp(kind, name, mint, amount, src, dst, authority, ix.path, ix.program_id)
