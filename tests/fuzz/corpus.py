@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "schemas" / "events" / "v1"
 FIXTURES = ("hsd_claim_rewards.json", "lazy_distributor_distribute.json")
 # reasons the classifier itself gives for a Helium instruction it cannot decode or classify
-CLASSIFIER_REASONS = frozenset({"no_raw_data", "missing_amount", "missing_mint", "missing_block_time"})
+CLASSIFIER_REASONS = frozenset({"no_raw_data", "missing_amount", "bad_epoch", "missing_mint", "missing_block_time"})
 
 # values that break naive code: boundaries of every integer width, floats, odd strings, containers
 SPECIAL_VALUES: tuple[Any, ...] = (

@@ -28,7 +28,7 @@ from tests.fuzz.corpus import RandomChooser, listener_messages, sim_ledger, sim_
 from tests.fuzz.messages import FuzzMessage, expected_fate, fuzz_message
 from tests.fuzz.profiles import LONG, LONG_FACTOR
 
-N_FUZZ = 1500 * (LONG_FACTOR if LONG else 1)
+N_FUZZ = 4000 * (LONG_FACTOR if LONG else 1)
 SEED = 20260328
 
 
