@@ -320,6 +320,7 @@ def _balances(items, keys: list[str]) -> list[TokenBalance]:
 
 _U64_MAX = 2**64 - 1
 _MAX_BLOCK_TIME = 65535 * 86400   # 2149-06-06, where ClickHouse's Date ends; no Solana block is newer
+_MAX_SLOT = 2**62 - 1             # row versions are slot * 4 + rank in a UInt64 (pipelines.clickhouse.tables)
 
 
 _PUBKEY_RE = re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}")
@@ -361,7 +362,7 @@ def _check_shape(tx: Transaction) -> Transaction:
     """
     if type(tx.signature) is not str or not tx.signature:
         raise _bad("signature", tx.signature)
-    if type(tx.slot) is not int or not 0 <= tx.slot <= _U64_MAX:
+    if type(tx.slot) is not int or not 0 <= tx.slot <= _MAX_SLOT:
         raise _bad("slot", tx.slot)
     bt = tx.block_time
     if bt is not None and (type(bt) is not int or not 0 <= bt <= _MAX_BLOCK_TIME):
