@@ -12,6 +12,8 @@ Shape (JSON, versioned):
 - per address: `seam` (its newest signature with slot <= S), `backfill` (`before`: the oldest signature
   processed so far, `done`), `live` (newest signature such that every older one after the seam is
   fully processed, finalized or retracted).
+- block mode (`mode` = "blocks"): `block_slot`, every slot up to it is done and final (the walk resumes
+  at block_slot + 1).
 - `submitted`: how far sends had been *submitted* (not acknowledged) at the last save. After a crash,
   work between the checkpoint and these marks is re-sent: that is where Kafka duplicates can appear,
   and the listener counts them.
@@ -81,6 +83,8 @@ class Checkpoint:
     live_slot: int | None = None          # every live tx with slot <= this is done (min over addresses)
     submitted_backfill_low: int | None = None
     submitted_live_high: int | None = None
+    block_slot: int | None = None         # block mode: every slot up to this one is done and final
+    mode: str = "addresses"               # addresses | blocks
     networks: list[str] = field(default_factory=list)
     updated_at: float = 0.0
     version: int = CHECKPOINT_VERSION
@@ -104,6 +108,8 @@ class Checkpoint:
             "lower": {"from_slot": self.from_slot, "since_ts": self.since_ts},
             "backfill_low_slot": self.backfill_low_slot,
             "live_slot": self.live_slot,
+            "mode": self.mode,
+            "block_slot": self.block_slot,
             "submitted": {"backfill_low": self.submitted_backfill_low, "live_high": self.submitted_live_high},
             "addresses": {a: s.to_dict() for a, s in sorted(self.addresses.items())},
         }
@@ -121,6 +127,7 @@ class Checkpoint:
             backfill_low_slot=data.get("backfill_low_slot"), live_slot=data.get("live_slot"),
             submitted_backfill_low=sub.get("backfill_low"), submitted_live_high=sub.get("live_high"),
             networks=list(data.get("networks") or []), updated_at=float(data.get("updated_at") or 0.0),
+            block_slot=data.get("block_slot"), mode=data.get("mode") or "addresses",
         )
 
 

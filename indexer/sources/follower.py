@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from indexer.checkpoint import Checkpoint, CheckpointStore, SigPos
+from indexer.checkpoint import Checkpoint, CheckpointError, CheckpointStore, SigPos
 from indexer.rpc import RpcClient
 from indexer.sources.backfill import Backfill, BackfillSettings
+from indexer.sources.blocks import BlockSettings, BlockWalker, TxFilter
 from indexer.sources.common import Stopped, find_seam, patient
 from indexer.sources.live import LiveSettings, LiveTail
 from indexer.sources.types import LowerBound, Processor, SourceStats
@@ -37,6 +38,8 @@ class FollowerSettings:
     checkpoint_interval: float = 1.0
     follow_live: bool = True
     networks: list[str] = field(default_factory=list)
+    mode: str = "addresses"           # addresses (getSignaturesForAddress) | blocks (getBlock walk)
+    blocks: BlockSettings = field(default_factory=BlockSettings)
 
 
 class Follower:
@@ -51,6 +54,7 @@ class Follower:
         self.cp: Checkpoint | None = None
         self.backfill: Backfill | None = None
         self.live: LiveTail | None = None
+        self.walker: BlockWalker | None = None
         self._dirty = False
         self._prior_submitted_low: int | None = None
         self._prior_live_high: int | None = None
@@ -60,6 +64,17 @@ class Follower:
         cp = (self.store.load() if self.store else None) or Checkpoint()
         self._prior_submitted_low = cp.submitted_backfill_low
         self._prior_live_high = cp.submitted_live_high
+        if cp.updated_at and cp.mode != self.s.mode:
+            raise CheckpointError(f"checkpoint was written in {cp.mode} mode, this run is in {self.s.mode} mode; "
+                                  "use another checkpoint file")
+        cp.mode = self.s.mode
+        if self.s.mode == "blocks":
+            if cp.block_slot is None:
+                cp.from_slot, cp.since_ts = self.s.lower.from_slot, self.s.lower.since_ts
+            cp.networks = list(self.s.networks) or cp.networks
+            self.cp = cp
+            self.save()
+            return cp
         self._apply_lower_bound(cp)
         if cp.seam_slot is None:
             cp.seam_slot = await patient(lambda: self.rpc.get_slot("finalized"), what="getSlot:seam",
@@ -107,6 +122,8 @@ class Follower:
                                          else min(prior, self.backfill.submitted_low))
         if self.live is not None and self.live.submitted_high is not None:
             cp.submitted_live_high = max(cp.submitted_live_high or 0, self.live.submitted_high)
+        if self.walker is not None and self.walker.submitted_high is not None:
+            cp.submitted_live_high = max(cp.submitted_live_high or 0, self.walker.submitted_high)
         if self.store is not None:
             self.store.save(cp)
         self._dirty = False
@@ -136,6 +153,9 @@ class Follower:
         """
         if self.cp is None:
             await self.prepare()
+        if self.s.mode == "blocks":
+            await self._run_blocks(stop, until_caught_up)
+            return
         self._build()
         assert self.backfill is not None
         relay = asyncio.create_task(_relay(stop, self.stop)) if stop is not None else None
@@ -182,6 +202,40 @@ class Follower:
             waiter.result()
         else:
             waiter.cancel()
+
+    async def _run_blocks(self, stop: asyncio.Event | None, until_caught_up: bool) -> None:
+        assert self.cp is not None
+        lower = LowerBound(self.cp.from_slot, self.cp.since_ts)
+        self.walker = BlockWalker(self.rpc, self.processor, self.cp, TxFilter(self.s.addresses), lower,
+                                  self.s.blocks, self.stats, self.stop, on_commit=self.mark_dirty,
+                                  follow=self.s.follow_live and not until_caught_up,
+                                  replay_below=self._prior_live_high)
+        self.backfill = None
+        relay = asyncio.create_task(_relay(stop, self.stop)) if stop is not None else None
+        saver = asyncio.create_task(self._saver())
+        try:
+            await self.walker.run()
+        finally:
+            self.stop.set()
+            if relay is not None:
+                relay.cancel()
+            saver.cancel()
+            with contextlib.suppress(BaseException):
+                await saver
+            self.save()
+            log.info("follower_stopped", mode="blocks", block_slot=self.cp.block_slot,
+                     skipped_slots=self.walker.skipped_slots)
+
+    async def wait_caught_up(self, require_final: bool = True) -> None:
+        """While run() follows the chain: return once everything up to the tip of now is published
+        (and finalized or retracted, with require_final)."""
+        while self.live is None and self.walker is None:
+            await asyncio.sleep(0.02)
+        if self.walker is not None:
+            await self.walker.wait_caught_up(require_final)
+        else:
+            assert self.live is not None
+            await self.live.wait_caught_up(require_final)
 
     async def run_until_caught_up(self, require_final: bool = True) -> None:
         await self.run(until_caught_up=True, require_final=require_final)

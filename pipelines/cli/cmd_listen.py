@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     bound = parser.add_mutually_exclusive_group()
     bound.add_argument("--since", help="backfill from this UTC date (YYYY-MM-DD)")
     bound.add_argument("--from-slot", type=int, help="backfill from this slot")
+    parser.add_argument("--mode", choices=["addresses", "blocks"],
+                        help="addresses: getSignaturesForAddress per watched address (default); blocks: walk "
+                             "every block (sees plain RENDER transfers too; downloads every block)")
     parser.add_argument("--rpc-url", help="Solana JSON-RPC HTTP endpoint (env SOLANA_RPC_URL)")
     parser.add_argument("--ws-url", help="websocket endpoint (env SOLANA_WS_URL; default derived from --rpc-url)")
     parser.add_argument("--no-websocket", action="store_true", help="reconciliation sweeps only, no websocket")
@@ -62,7 +65,7 @@ def config_from_args(args: argparse.Namespace) -> ListenerConfig:
     overrides = {k: getattr(args, k) for k in (
         "networks", "since", "from_slot", "rpc_url", "ws_url", "bootstrap", "topic_prefix", "partitions",
         "checkpoint", "rpc_concurrency", "rpc_batch", "rate_limits", "fetch_concurrency", "sweep_interval",
-        "prices", "progress", "metrics_port", "metrics_host", "log_level", "kafka_client")}
+        "prices", "progress", "metrics_port", "metrics_host", "log_level", "kafka_client", "mode")}
     if args.no_websocket:
         overrides["websocket"] = False
     if args.no_batch:

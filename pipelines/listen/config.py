@@ -46,6 +46,7 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("listen", "from_slot"): "from_slot",
     ("listen", "checkpoint"): "checkpoint",
     ("listen", "follow"): "follow",
+    ("listen", "mode"): "mode",
     ("listen", "fetch_concurrency"): "fetch_concurrency",
     ("listen", "windows_in_flight"): "windows_in_flight",
     ("listen", "page_limit"): "page_limit",
@@ -72,6 +73,7 @@ ENV_VARS: dict[str, str] = {
     "DEPINFLOW_NETWORKS": "networks",
     "DEPINFLOW_SINCE": "since",
     "DEPINFLOW_FROM_SLOT": "from_slot",
+    "DEPINFLOW_LISTEN_MODE": "mode",
     "DEPINFLOW_CHECKPOINT": "checkpoint",
     "DEPINFLOW_KAFKA_BOOTSTRAP": "bootstrap",
     "DEPINFLOW_TOPIC_PREFIX": "topic_prefix",
@@ -102,6 +104,7 @@ class ListenerConfig:
     from_slot: int | None = None          # or a slot lower bound
     checkpoint: str = field(default_factory=_default_checkpoint)
     follow: bool = True                   # False: exit once caught up (backfill + tip, finalized)
+    mode: str = "addresses"               # addresses (getSignaturesForAddress) | blocks (walk getBlock)
     bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = "depin"
     partitions: int = 3
@@ -146,6 +149,8 @@ class ListenerConfig:
             since_timestamp(self.since)
         if self.partitions < 1 or self.rpc_concurrency < 1 or self.rpc_batch < 1 or self.page_limit < 1:
             raise ConfigError("partitions, rpc_concurrency, rpc_batch and page_limit must be >= 1")
+        if self.mode not in ("addresses", "blocks"):
+            raise ConfigError("mode must be addresses or blocks")
         if self.kafka_client not in ("auto", "confluent", "kafka-python"):
             raise ConfigError("kafka client must be auto, confluent or kafka-python")
         if self.progress not in ("auto", "on", "off"):

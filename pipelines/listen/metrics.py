@@ -101,8 +101,11 @@ class _Collector(Collector):
                     "is done", cp.backfill_low_slot if cp else None)
         yield gauge("checkpoint_live_slot", "Durable live position: every tx up to it is done and final",
                     cp.live_slot if cp else None)
+        yield gauge("checkpoint_block_slot", "Block mode: every slot up to it is done and final",
+                    cp.block_slot if cp else None)
         yield gauge("seam_slot", "Slot where the backfill ends and the live tail begins",
                     cp.seam_slot if cp else None)
-        progress = self.l.follower.backfill.progress if self.l.follower and self.l.follower.backfill else None
+        source = (self.l.follower.backfill or self.l.follower.walker) if self.l.follower else None
+        progress = source.progress if source is not None else None
         frac = progress.fraction() if progress else None
         yield gauge("backfill_progress", "Share of the backfill range committed (0..1)", frac)

@@ -99,6 +99,7 @@ class Listener:
             checkpoint_interval=c.checkpoint_interval,
             follow_live=True,
             networks=list(c.networks),
+            mode=c.mode,
         )
 
     def _classifier(self) -> Classifier:
@@ -149,7 +150,7 @@ class Listener:
         bar = None
         try:
             await self.follower.prepare()
-            if self._want_progress() and not self.follower.cp.backfill_done:
+            if self._want_progress() and (c.mode == "blocks" or not self.follower.cp.backfill_done):
                 bar = asyncio.create_task(self._progress(stop_async))
             await self.follower.run(stop_async, until_caught_up=until_caught_up, require_final=require_final)
         finally:
@@ -181,10 +182,11 @@ class Listener:
 
     async def _progress(self, stop: asyncio.Event) -> None:
         assert self.follower is not None
-        while self.follower.backfill is None and not stop.is_set():
+        while self.follower.backfill is None and self.follower.walker is None and not stop.is_set():
             await asyncio.sleep(0.05)
-        if self.follower.backfill is not None:
-            await draw(self.follower.backfill.progress, stop)
+        source = self.follower.backfill or self.follower.walker
+        if source is not None:
+            await draw(source.progress, stop)
 
     def _want_progress(self) -> bool:
         mode = self.config.progress

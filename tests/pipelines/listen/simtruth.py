@@ -23,15 +23,16 @@ def listable(ledger: Ledger, signature: str) -> bool:
     return not WATCHED.isdisjoint(block.transactions[i].account_keys)
 
 
-def expected(ledger: Ledger, *, include_forked: bool = False, min_slot: int | None = None) -> dict[str, dict]:
-    """event_id -> expected event, for events the address listener can find."""
+def expected(ledger: Ledger, *, include_forked: bool = False, min_slot: int | None = None,
+             mode: str = "addresses") -> dict[str, dict]:
+    """event_id -> expected event (in address mode: only the events address listening can find)."""
     out = {}
     for ev in ledger.expected_events():
         if ev["forked"] and not include_forked:
             continue
         if min_slot is not None and ev["slot"] < min_slot:
             continue
-        if listable(ledger, ev["signature"]):
+        if mode == "blocks" or listable(ledger, ev["signature"]):
             out[ev["event_id"]] = ev
     return out
 

@@ -33,11 +33,11 @@ def config(node, bootstrap: str, prefix: str, tmp_path, **kw) -> ListenerConfig:
     return ListenerConfig(**base)
 
 
-def assert_truth(ledger, bootstrap: str, prefix: str) -> tuple[dict, dict]:
+def assert_truth(ledger, bootstrap: str, prefix: str, mode: str = "addresses") -> tuple[dict, dict]:
     flows, status, _ = final_flows(bootstrap, prefix)
     retracted = {eid for eid, ev in flows.items() if status.get(ev["signature"]) == "retracted"}
     live = {eid: ev for eid, ev in flows.items() if eid not in retracted}
-    want = expected(ledger)
+    want = expected(ledger, mode=mode)
     assert set(live) == set(want)
     assert totals(live.values()) == totals(want.values())
     for eid, ev in want.items():
@@ -69,31 +69,49 @@ def test_backfill_of_a_simulated_day_publishes_exactly_the_truth(ledger, bootstr
     assert cp.backfill_done and cp.seam_slot == ledger.last_slot
 
 
+def test_block_mode_backfill_publishes_the_whole_truth(ledger, bootstrap, unique_name, tmp_path):
+    """Walking blocks also finds the plain RENDER Transfers that address listening cannot see."""
+    prefix = unique_name("lw")
+    with serve_in_thread(ledger) as node:
+        listener = Listener(config(node, bootstrap, prefix, tmp_path, websocket=False, mode="blocks",
+                                   from_slot=ledger.first_slot))
+        listener.run_until_caught_up(timeout=300)
+    flows, status = assert_truth(ledger, bootstrap, prefix, mode="blocks")
+    truth = {(t["network"], t["day"], t["flow_class"], t["subtype"], t["mint"]): t["amount_raw"]
+             for t in ledger.truth_lines()}
+    assert totals(flows.values()) == truth                                 # line by line, every line
+    assert any(not listable(ledger, ev["signature"]) for ev in flows.values())
+    assert status == {} and all(ev["commitment"] == "finalized" for ev in flows.values())
+    assert listener.follower.store.load().block_slot == ledger.last_slot
+
+
 def _run_live(ledger, bootstrap, prefix, tmp_path, *, faults=None, start_at: int, steps: int, step: int,
-              pause: float = 0.05):
+              pause: float = 0.05, mode: str = "addresses"):
     """Serve `ledger` from block position `start_at`, follow it while advancing, finalize, catch up."""
     with serve_in_thread(ledger, faults=faults, start_at=start_at) as node:
-        listener = Listener(config(node, bootstrap, prefix, tmp_path))
+        extra = {"mode": "blocks", "from_slot": ledger.first_slot} if mode == "blocks" else {}
+        listener = Listener(config(node, bootstrap, prefix, tmp_path, **extra))
 
         async def main():
             stop = asyncio.Event()
             task = asyncio.create_task(listener.arun(stop))
-            while listener.follower is None or listener.follower.live is None:
+            while listener.follower is None or (listener.follower.live is None and listener.follower.walker is None):
                 await asyncio.sleep(0.05)
                 if task.done():
                     await task
             for _ in range(steps):
                 node.advance(step)
                 await asyncio.sleep(pause)
-            live = listener.follower.live
+            follower = listener.follower
             try:
-                await asyncio.wait_for(live.wait_caught_up(require_final=False), 120)
+                await asyncio.wait_for(follower.wait_caught_up(require_final=False), 120)
                 node.finalize_all()
-                await asyncio.wait_for(live.wait_caught_up(require_final=True), 120)
+                await asyncio.wait_for(follower.wait_caught_up(require_final=True), 120)
             except TimeoutError:
-                stuck = [(j.signature, j.slot, j.acked, j.status) for j in live.jobs.values() if not j.done]
-                raise AssertionError(f"not caught up: pending={live.pending()} stuck={stuck[:5]} "
-                                     f"finalizer={len(live.finalizer.pending)} stats={listener.source_stats}") from None
+                live = follower.live
+                stuck = [(j.signature, j.slot, j.acked, j.status) for j in live.jobs.values() if not j.done] if live else []
+                raise AssertionError(f"not caught up: stuck={stuck[:5]} cp={follower.cp.to_dict()} "
+                                     f"stats={listener.source_stats}") from None
             finally:
                 stop.set()
             return await task
@@ -101,16 +119,17 @@ def _run_live(ledger, bootstrap, prefix, tmp_path, *, faults=None, start_at: int
     return listener, summary
 
 
-def test_live_mode_publishes_new_slots_and_retracts_forks(ledger, bootstrap, unique_name, tmp_path):
+@pytest.mark.parametrize("mode", ["addresses", "blocks"])
+def test_live_mode_publishes_new_slots_and_retracts_forks(ledger, bootstrap, unique_name, tmp_path, mode):
     prefix = unique_name("ll")
     start = len(ledger.blocks) - 700          # the last 700 blocks arrive while the listener runs
     listener, summary = _run_live(ledger, bootstrap, prefix, tmp_path, start_at=start, steps=70, step=10,
-                                  pause=0.1)
-    flows, status = assert_truth(ledger, bootstrap, prefix)
-    seam = listener.follower.cp.seam_slot
+                                  pause=0.1, mode=mode)
+    flows, status = assert_truth(ledger, bootstrap, prefix, mode)
+    seam = ledger.blocks[start - 33].slot    # the finalized tip when the listener started
     live_ids = {eid for eid, ev in flows.items() if ev["slot"] > seam}
     assert len(live_ids) > 300
-    forked = expected(ledger, include_forked=True, min_slot=seam + 1)
+    forked = expected(ledger, include_forked=True, min_slot=seam + 1, mode=mode)
     forked = {eid: ev for eid, ev in forked.items() if ev["forked"]}
     assert forked, "the scenario must contain forked events after the seam"
     # A forked block is visible for ~32 blocks; what the listener saw of it at confirmed is retracted
