@@ -72,3 +72,26 @@ def test_kill9_at_random_points_then_restart_gives_the_truth(ledger, bootstrap, 
     print(f"kills at {killed_at} s; flow messages {raw}, unique {len(flows)}, duplicates {duplicates}, "
           f"re-sent after restart (last run) {summary['duplicates_after_restart']}")
     assert consume(bootstrap, f"{prefix}.status.v1", idle_ms=500) is not None
+
+
+def test_sigterm_flushes_checkpoints_and_exits_zero(ledger, bootstrap, unique_name, tmp_path):
+    prefix = unique_name("lt")
+    checkpoint = tmp_path / "listener.json"
+    with serve_in_thread(ledger, start_at=len(ledger.blocks) - 100) as node:
+        proc = subprocess.Popen(listen_cmd(node, bootstrap, prefix, checkpoint, "--log-level", "INFO"), cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:           # wait until the backfill committed something
+            if checkpoint.exists() and orjson.loads(checkpoint.read_bytes()).get("backfill_low_slot") is not None:
+                break
+            time.sleep(0.2)
+        node.advance(20)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    summary = orjson.loads(out.strip().splitlines()[-1])
+    assert summary["transactions"] > 0
+    saved = orjson.loads(checkpoint.read_bytes())
+    assert saved["seam_slot"] == summary["seam_slot"]
+    assert "listener_stopped" in err and "api-key" not in err

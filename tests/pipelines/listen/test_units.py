@@ -124,3 +124,19 @@ def test_addresses_follow_the_networks():
     assert "rndrizKT3MK1iimdxRdWabcF7Zg7AR5T4nud4EkHBof" not in helium_only
     assert "credMBJhYFzfn7NxBMdU4aUqFggAjgztaCcv2Fo6fPT" in helium_only
     assert len(both) == len(set(both))
+
+
+def test_metrics_http_endpoint_serves_the_registry():
+    import urllib.request
+
+    from infra.local.ports import free_port
+
+    listener = Listener(ListenerConfig(checkpoint="/tmp/x.json"))
+    listener.source_stats.txs["live"] += 3
+    port = free_port()
+    listener.metrics.serve(port)
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    finally:
+        listener.metrics.close()
+    assert 'depinflow_listener_transactions_total{source="live"} 3.0' in body
