@@ -41,6 +41,7 @@ def clear_caches() -> None:
     """Forget memoized base58 renderings (benchmarks use this to measure the cold path)."""
     _KEY_STR.clear()
     _B58_DATA.clear()
+    _PUBKEYS_SEEN.clear()
 
 
 def _key_strs(pubkeys) -> list[str]:
@@ -175,9 +176,9 @@ def _from_wire(raw: bytes, item: dict, meta: dict, slot, block_time, signature) 
     for i, ci in enumerate(msg.instructions):
         tops.append(_mk(str(i), keys[ci.program_id_index], [keys[a] for a in bytes(ci.accounts)],
                         bytes(ci.data), 1))
-    _attach_inner(tops, meta, keys, parsed_form=False)
+    by_index = _attach_inner(tops, meta, keys, parsed_form=False)
     sig = signature or str(vtx.signatures[0])
-    return _transaction(sig, item, meta, slot, block_time, version, keys, nsig, writable, tops)
+    return _transaction(sig, item, meta, slot, block_time, version, keys, nsig, writable, tops, by_index)
 
 
 def _writable_flags(n_static: int, nsig: int, ro_signed: int, ro_unsigned: int, n_lw: int, n_lr: int) -> list[bool]:
@@ -224,9 +225,10 @@ def _from_json(tx: dict, item: dict, meta: dict, slot, block_time, signature) ->
     if version is None:
         version = "legacy"
     tops = [_json_ix(ix, keys, str(i), 1) for i, ix in enumerate(msg["instructions"])]
-    _attach_inner(tops, meta, keys, parsed_form=True)
+    by_index = _attach_inner(tops, meta, keys, parsed_form=True) and not parsed_keys and all(
+        "programIdIndex" in ix for ix in msg["instructions"])
     sig = signature or tx["signatures"][0]
-    return _transaction(sig, item, meta, slot, block_time, version, keys, nsig, writable, tops)
+    return _transaction(sig, item, meta, slot, block_time, version, keys, nsig, writable, tops, by_index)
 
 
 def _json_ix(ix: dict, keys: list[str], path: str, height: int) -> Instruction:
@@ -251,17 +253,19 @@ def _parsed_accounts(parsed: dict) -> list[str]:
     return [v for v in info.values() if type(v) is str and 32 <= len(v) <= 44 and _pubkey_ok(v)]
 
 
-def _attach_inner(tops: list[Instruction], meta: dict, keys: list[str], parsed_form: bool) -> None:
+def _attach_inner(tops: list[Instruction], meta: dict, keys: list[str], parsed_form: bool) -> bool:
     """Place meta.innerInstructions under their parents using stackHeight.
 
     The parent of an inner instruction at height h is the nearest preceding instruction of
     height h-1 in the same group (the top-level one for h=2). Without stackHeight (old
     transactions), every inner instruction is a direct child of the top-level instruction.
     The compiled form (json/base64 encodings) is built inline: it is the hot path.
+    Returns True when every inner instruction was resolved by index into `keys`.
     """
     groups = meta.get("innerInstructions")
     if not groups:
-        return
+        return True
+    by_index = True
     b58cache = _B58_DATA
     new = _new
     for group in groups:
@@ -294,9 +298,11 @@ def _attach_inner(tops: list[Instruction], meta: dict, keys: list[str], parsed_f
                 child.children = []
             else:
                 child = _json_ix(ix, keys, path, sh or 2)
+                by_index = False
             siblings.append(child)
             del stack[h - 1:]
             stack.append(child)
+    return by_index
 
 
 def _balances(items, keys: list[str]) -> list[TokenBalance]:
@@ -353,7 +359,7 @@ def _bad(what: str, value) -> DecodeError:
     return DecodeError("malformed_transaction", f"{what}: {value!r}"[:300])
 
 
-def _check_shape(tx: Transaction) -> Transaction:
+def _check_shape(tx: Transaction, ix_by_index: bool = False) -> Transaction:
     """Reject results whose fields do not have the types the RPC guarantees.
 
     WHY: everything downstream (rules, event ids, the sink's columns) trusts these types. A damaged
@@ -377,6 +383,8 @@ def _check_shape(tx: Transaction) -> Transaction:
                 or type(b.amount) is not int or not 0 <= b.amount <= _U64_MAX
                 or type(b.decimals) is not int or not 0 <= b.decimals <= 255):
             raise _bad("token balance", (b.account, b.mint, b.owner, b.amount, b.decimals))
+    if ix_by_index:  # every program id / account was taken by index from the keys checked above
+        return tx
     stack = list(tx.instructions)
     while stack:
         ix = stack.pop()
@@ -386,7 +394,8 @@ def _check_shape(tx: Transaction) -> Transaction:
     return tx
 
 
-def _transaction(sig, item, meta, slot, block_time, version, keys, nsig, writable, tops) -> Transaction:
+def _transaction(sig, item, meta, slot, block_time, version, keys, nsig, writable, tops,
+                 ix_by_index: bool = False) -> Transaction:
     if slot is None:
         raise DecodeError("malformed_transaction", "no slot in the result")
     return _check_shape(Transaction(
@@ -403,4 +412,4 @@ def _transaction(sig, item, meta, slot, block_time, version, keys, nsig, writabl
         log_messages=meta.get("logMessages") or [],
         pre_token_balances=_balances(meta.get("preTokenBalances"), keys),
         post_token_balances=_balances(meta.get("postTokenBalances"), keys),
-    ))
+    ), ix_by_index)
