@@ -84,6 +84,10 @@ class Checkpoint:
     submitted_backfill_low: int | None = None
     submitted_live_high: int | None = None
     block_slot: int | None = None         # block mode: every slot up to this one is done and final
+    # published at `confirmed`, not yet finalized or retracted: signature -> {slot, block_time,
+    # event_ids, network}. Written BEFORE the events are sent (write-ahead), so that a crash followed by
+    # a fork still retracts them on the next start.
+    pending: dict[str, dict] = field(default_factory=dict)
     mode: str = "addresses"               # addresses | blocks
     networks: list[str] = field(default_factory=list)
     updated_at: float = 0.0
@@ -110,6 +114,7 @@ class Checkpoint:
             "live_slot": self.live_slot,
             "mode": self.mode,
             "block_slot": self.block_slot,
+            "pending": self.pending,
             "submitted": {"backfill_low": self.submitted_backfill_low, "live_high": self.submitted_live_high},
             "addresses": {a: s.to_dict() for a, s in sorted(self.addresses.items())},
         }
@@ -128,6 +133,7 @@ class Checkpoint:
             submitted_backfill_low=sub.get("backfill_low"), submitted_live_high=sub.get("live_high"),
             networks=list(data.get("networks") or []), updated_at=float(data.get("updated_at") or 0.0),
             block_slot=data.get("block_slot"), mode=data.get("mode") or "addresses",
+            pending=dict(data.get("pending") or {}),
         )
 
 

@@ -36,8 +36,8 @@ from indexer.decode.base58 import b58decode, b58encode
 from indexer.rpc import RpcClient, RpcError, SlotSkipped
 from indexer.sources.backfill import BackfillProgress
 from indexer.sources.common import SourceError, Stopped, patient
-from indexer.sources.finalizer import Finalizer
-from indexer.sources.types import FetchedTx, LowerBound, Processor, SourceStats
+from indexer.sources.finalizer import Finalizer, PendingLog
+from indexer.sources.types import FetchedTx, LowerBound, Prepared, Processor, SourceStats
 
 log = structlog.get_logger("indexer.sources.blocks")
 
@@ -127,7 +127,7 @@ class BlockWalker:
     def __init__(self, rpc: RpcClient, processor: Processor, checkpoint: Checkpoint, flt: TxFilter,
                  lower: LowerBound, settings: BlockSettings, stats: SourceStats, stop: asyncio.Event,
                  on_commit: Callable[[], None] | None = None, follow: bool = True,
-                 replay_below: int | None = None) -> None:
+                 replay_below: int | None = None, pending_log: PendingLog | None = None) -> None:
         self.rpc = rpc
         self.processor = processor
         self.cp = checkpoint
@@ -139,7 +139,7 @@ class BlockWalker:
         self.on_commit = on_commit
         self.follow = follow
         self.replay_below = replay_below      # slots up to this may have been sent before a crash
-        self.finalizer = Finalizer(rpc, processor, stats, stop, settings.encoding)
+        self.finalizer = Finalizer(rpc, processor, stats, stop, settings.encoding, pending_log)
         self.progress = BackfillProgress()
         self.skipped_slots = 0
         self._sem = asyncio.Semaphore(settings.fetch_concurrency)
@@ -199,19 +199,22 @@ class BlockWalker:
             final = commitment == "finalized" or slot <= finalized_before
             if self.replay_below is not None and slot <= self.replay_below:
                 self.stats.replayed += 1
-            delivery = self.processor.process(FetchedTx(signature, slot, block.get("blockTime"),
+            prepared = self.processor.prepare(FetchedTx(signature, slot, block.get("blockTime"),
                                                         "finalized" if final else "confirmed", result, "blocks"))
             self.stats.txs["blocks"] += 1
             self.progress.txs += 1
             self.stats.newest_processed_slot = max(self.stats.newest_processed_slot, slot)
             self.submitted_high = slot if self.submitted_high is None else max(self.submitted_high, slot)
-            waits.append(delivery.done)
-            if not final:
-                waits.append(asyncio.create_task(self._finalize(signature, slot, block.get("blockTime"), delivery)))
+            if final:
+                waits.append(self.processor.submit(prepared).done)
+            else:
+                waits.append(asyncio.create_task(self._publish_confirmed(prepared)))
 
-    async def _finalize(self, signature: str, slot: int, block_time: int | None, delivery) -> str:
+    async def _publish_confirmed(self, prepared: Prepared) -> str:
+        delivery = await self.finalizer.publish_confirmed(prepared)
         await delivery.done
-        return await self.finalizer.resolve(signature, slot, block_time, delivery)
+        tx = prepared.tx
+        return await self.finalizer.resolve(tx.signature, tx.slot, tx.block_time, delivery)
 
     async def _verify_final(self, rng: _Range) -> None:
         """A confirmed range: list it again at finalized; fetch any finalized block not processed."""
@@ -282,6 +285,7 @@ class BlockWalker:
         if self.cp.block_slot is None:
             self.cp.block_slot = start - 1
         await self.finalizer.round()
+        self.finalizer.resume()
         self.progress.seam_slot = self.finalizer.finalized_slot
         self.progress.target_slot = start
         finalizer = asyncio.create_task(self._finalizer_loop())

@@ -16,14 +16,16 @@ A status record is published only for transactions that published something.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
 
+from indexer.checkpoint import Checkpoint
 from indexer.networks.events import SCHEMA_VERSION
 from indexer.rpc import RpcClient, RpcError
 from indexer.sources.common import patient
-from indexer.sources.types import Delivery, FetchedTx, Processor, SourceStats
+from indexer.sources.types import Delivery, FetchedTx, Prepared, Processor, SourceStats
 
 log = structlog.get_logger("indexer.sources.finalizer")
 
@@ -43,9 +45,46 @@ def status_record(signature: str, slot: int, status: str, event_ids: list[str],
             "block_time": block_time, "schema_version": SCHEMA_VERSION}
 
 
+class PendingLog:
+    """Write-ahead record (in the checkpoint) of what was published at `confirmed` and is unresolved.
+
+    WHY: a transaction published at confirmed whose block forks away while the listener is down would
+    otherwise never be retracted: the restarted listener cannot list it any more (it vanished) and
+    does not know it was published. So its event ids are made durable before its messages are sent;
+    concurrent callers share one checkpoint write (group commit), and the entry is dropped once the
+    status record is acknowledged.
+    """
+
+    def __init__(self, checkpoint: Checkpoint, save: Callable[[], None] | None) -> None:
+        self.cp = checkpoint
+        self._save = save
+        self._flush: asyncio.Task | None = None
+        self.writes = 0
+
+    async def add(self, prepared: Prepared) -> None:
+        tx = prepared.tx
+        self.cp.pending[tx.signature] = {"slot": tx.slot, "block_time": tx.block_time,
+                                         "event_ids": list(prepared.event_ids), "network": prepared.network,
+                                         "messages": len(prepared.messages)}
+        if self._save is None:
+            return
+        if self._flush is None or self._flush.done():
+            self._flush = asyncio.create_task(self._write())
+        await asyncio.shield(self._flush)
+
+    async def _write(self) -> None:
+        await asyncio.sleep(0)  # let the other transactions of this burst join the same write
+        assert self._save is not None
+        self._save()
+        self.writes += 1
+
+    def remove(self, signature: str) -> None:
+        self.cp.pending.pop(signature, None)  # durable with the next checkpoint write
+
+
 class Finalizer:
     def __init__(self, rpc: RpcClient, processor: Processor, stats: SourceStats, stop: asyncio.Event,
-                 encoding: str = "base64") -> None:
+                 encoding: str = "base64", log_: PendingLog | None = None) -> None:
         self.rpc = rpc
         self.processor = processor
         self.stats = stats
@@ -53,6 +92,29 @@ class Finalizer:
         self.encoding = encoding
         self.finalized_slot = 0
         self.pending: dict[str, _Pending] = {}
+        self.log = log_
+
+    async def publish_confirmed(self, prepared: Prepared) -> Delivery:
+        """Record the transaction as pending (durably), then send its messages."""
+        if self.log is not None and prepared.messages:
+            await self.log.add(prepared)
+        return self.processor.submit(prepared)
+
+    def resume(self) -> int:
+        """Track again what a previous run published at confirmed and did not resolve."""
+        if self.log is None:
+            return 0
+        loop = asyncio.get_running_loop()
+        for sig, entry in list(self.log.cp.pending.items()):
+            done = loop.create_future()
+            done.set_result(None)
+            delivery = Delivery(done, list(entry.get("event_ids") or []), int(entry.get("messages") or 1),
+                                entry.get("network") or "")
+            self.pending[sig] = _Pending(sig, int(entry["slot"]), entry.get("block_time"), delivery,
+                                         loop.create_future())
+        if self.pending:
+            log.info("finalizer_resumed", pending=len(self.pending))
+        return len(self.pending)
 
     async def resolve(self, signature: str, slot: int, block_time: int | None, delivery: Delivery) -> str:
         """Wait until the transaction is finalized or retracted (and its status record acknowledged)."""
@@ -138,5 +200,7 @@ class Finalizer:
                 self.pending.pop(p.signature, None)
                 return
         self.pending.pop(p.signature, None)
+        if self.log is not None:
+            self.log.remove(p.signature)
         if not p.future.done():
             p.future.set_result(outcome)

@@ -23,6 +23,7 @@ from indexer.rpc import RpcClient
 from indexer.sources.backfill import Backfill, BackfillSettings
 from indexer.sources.blocks import BlockSettings, BlockWalker, TxFilter
 from indexer.sources.common import Stopped, find_seam, patient
+from indexer.sources.finalizer import PendingLog
 from indexer.sources.live import LiveSettings, LiveTail
 from indexer.sources.types import LowerBound, Processor, SourceStats
 
@@ -143,7 +144,8 @@ class Follower:
                                  replay_above=self._prior_submitted_low)
         if self.s.follow_live:
             self.live = LiveTail(self.rpc, self.processor, self.cp, self.s.addresses, self.s.live, self.stats,
-                                 self.stop, on_commit=self.mark_dirty, replay_below=self._prior_live_high)
+                                 self.stop, on_commit=self.mark_dirty, replay_below=self._prior_live_high,
+                                 pending_log=PendingLog(self.cp, self.save))
 
     async def run(self, stop: asyncio.Event | None = None, *, until_caught_up: bool = False,
                   require_final: bool = True) -> None:
@@ -209,7 +211,8 @@ class Follower:
         self.walker = BlockWalker(self.rpc, self.processor, self.cp, TxFilter(self.s.addresses), lower,
                                   self.s.blocks, self.stats, self.stop, on_commit=self.mark_dirty,
                                   follow=self.s.follow_live and not until_caught_up,
-                                  replay_below=self._prior_live_high)
+                                  replay_below=self._prior_live_high,
+                                  pending_log=PendingLog(self.cp, self.save))
         self.backfill = None
         relay = asyncio.create_task(_relay(stop, self.stop)) if stop is not None else None
         saver = asyncio.create_task(self._saver())

@@ -28,7 +28,7 @@ import structlog
 from indexer.checkpoint import Checkpoint, SigPos
 from indexer.rpc import RpcClient, RpcError, Subscription, WsSubscriber
 from indexer.sources.common import SourceError, Stopped, list_page, patient
-from indexer.sources.finalizer import Finalizer
+from indexer.sources.finalizer import Finalizer, PendingLog
 from indexer.sources.types import Delivery, FetchedTx, Processor, SigInfo, SourceStats
 
 log = structlog.get_logger("indexer.sources.live")
@@ -113,7 +113,8 @@ class BatchFetcher:
 class LiveTail:
     def __init__(self, rpc: RpcClient, processor: Processor, checkpoint: Checkpoint, addresses: list[str],
                  settings: LiveSettings, stats: SourceStats, stop: asyncio.Event,
-                 on_commit: Callable[[], None] | None = None, replay_below: int | None = None) -> None:
+                 on_commit: Callable[[], None] | None = None, replay_below: int | None = None,
+                 pending_log: PendingLog | None = None) -> None:
         if checkpoint.seam_slot is None:
             raise ValueError("the live tail needs the seam slot")
         self.rpc = rpc
@@ -133,7 +134,7 @@ class LiveTail:
         self.sweep_tip: dict[str, int] = {a: self.seam_slot for a in addresses}
         self.submitted_high: int | None = None
         self.fetcher = BatchFetcher(rpc, settings.fetch_batch, settings.encoding, stats, stop)
-        self.finalizer = Finalizer(rpc, processor, stats, stop, settings.encoding)
+        self.finalizer = Finalizer(rpc, processor, stats, stop, settings.encoding, pending_log)
         self._sweep_now = asyncio.Event()
         self._swept = asyncio.Condition()
         self._sweep_count = 0
@@ -178,8 +179,12 @@ class LiveTail:
             final = job.status == "finalized" or slot <= finalized_before
             if self.replay_below is not None and slot <= self.replay_below:
                 self.stats.replayed += 1
-            delivery = self.processor.process(FetchedTx(job.signature, slot, block_time,
+            prepared = self.processor.prepare(FetchedTx(job.signature, slot, block_time,
                                                         "finalized" if final else "confirmed", result, "live"))
+            if final:
+                delivery = self.processor.submit(prepared)
+            else:
+                delivery = await self.finalizer.publish_confirmed(prepared)
             job.delivery = delivery
             self.stats.txs["live"] += 1
             self.stats.newest_processed_slot = max(self.stats.newest_processed_slot, slot)
@@ -401,6 +406,7 @@ class LiveTail:
     async def run(self) -> None:
         """Follow the chain until `stop` is set; raises the first fatal error."""
         await self.finalizer.round()  # learn the finalized slot before classifying anything
+        self.finalizer.resume()       # what a previous run published at confirmed and left unresolved
         tasks = [asyncio.create_task(self.fetcher.run(), name="live-fetcher"),
                  asyncio.create_task(self._finalizer_loop(), name="live-finalizer"),
                  asyncio.create_task(self._sweeper(), name="live-sweeper")]
@@ -442,7 +448,7 @@ class LiveTail:
             await self._swept.wait_for(lambda: self._sweep_count >= target or self.stop.is_set())
         while not self.stop.is_set():
             if require_final:
-                busy = self.pending()
+                busy = self.pending() + len(self.finalizer.pending)
             else:
                 busy = sum(1 for j in self.jobs.values() if not j.acked and not j.done)
             if busy == 0:

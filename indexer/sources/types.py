@@ -55,11 +55,34 @@ class Delivery:
     network: str = ""
 
 
+@dataclass(slots=True)
+class Prepared:
+    """A transaction decoded and classified, its messages ready but not yet sent."""
+
+    tx: FetchedTx
+    messages: list
+    event_ids: list[str]
+    network: str = ""
+
+
 class Processor(Protocol):
-    """Implemented by the service: decode + classify + publish, returning delivery receipts."""
+    """Implemented by the service: decode + classify + publish, returning delivery receipts.
+
+    prepare() and submit() are separate so that a transaction published at `confirmed` can be
+    recorded durably (with its event ids) between the two: if the process dies and the block forks
+    away meanwhile, the next run still knows what to retract.
+    """
+
+    def prepare(self, tx: FetchedTx) -> Prepared:
+        """Decode and classify; no I/O."""
+        ...
+
+    def submit(self, prepared: Prepared) -> Delivery:
+        """Hand the messages to the producer; must not block on acknowledgements."""
+        ...
 
     def process(self, tx: FetchedTx) -> Delivery:
-        """Decode, classify and submit the transaction's messages; must not block on acknowledgements."""
+        """submit(prepare(tx))."""
         ...
 
     def publish_status(self, record: dict, network: str = "") -> Delivery:

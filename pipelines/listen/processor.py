@@ -22,7 +22,7 @@ from indexer.decode.errors import DecodeError
 from indexer.decode.txparse import parse_transaction
 from indexer.networks.classify import Classifier
 from indexer.networks.events import SCHEMA_VERSION, FlowEvent
-from indexer.sources.types import Delivery, FetchedTx
+from indexer.sources.types import Delivery, FetchedTx, Prepared
 from pipelines.kafka.messages import OutMessage, record_message
 from pipelines.kafka.topics import Topics
 from pipelines.listen.publisher import KafkaPublisher
@@ -88,12 +88,18 @@ class KafkaProcessor:
             self.stats.dead_letters[(rec.get("stage", ""), rec.get("reason", ""))] += 1
         return msgs, ids, network
 
-    def process(self, tx: FetchedTx) -> Delivery:
+    def prepare(self, tx: FetchedTx) -> Prepared:
         started = time.perf_counter()
         msgs, ids, network = self.messages_for(tx)
         self.stats.txs[tx.commitment] += 1
         self.stats.cpu_seconds += time.perf_counter() - started
-        return self.publisher.submit(msgs, ids, network)
+        return Prepared(tx, msgs, ids, network)
+
+    def submit(self, prepared: Prepared) -> Delivery:
+        return self.publisher.submit(prepared.messages, prepared.event_ids, prepared.network)
+
+    def process(self, tx: FetchedTx) -> Delivery:
+        return self.submit(self.prepare(tx))
 
     def publish_status(self, record: dict, network: str = "") -> Delivery:
         self.stats.statuses[record["status"]] += 1

@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 
-from indexer.sources.types import Delivery, FetchedTx
+from indexer.sources.types import Delivery, FetchedTx, Prepared
 
 
 @dataclass
@@ -28,11 +28,18 @@ class Recorder:
             fut.set_result(None)
         return Delivery(fut, ids, messages=max(1, len(ids)), network="helium")
 
-    def process(self, tx: FetchedTx) -> Delivery:
+    def prepare(self, tx: FetchedTx) -> Prepared:
+        return Prepared(tx, [tx.signature], [f"{tx.signature}:0"], "helium")
+
+    def submit(self, prepared: Prepared) -> Delivery:
+        tx = prepared.tx
         self.txs.append(tx)
         if callable(self.on_process):
             self.on_process(tx)
-        return self._delivery([f"{tx.signature}:0"])
+        return self._delivery(list(prepared.event_ids))
+
+    def process(self, tx: FetchedTx) -> Delivery:
+        return self.submit(self.prepare(tx))
 
     def publish_status(self, record: dict, network: str = "") -> Delivery:
         self.statuses.append(record)

@@ -237,3 +237,41 @@ def test_transaction_reincluded_after_a_fork_is_republished_and_promoted(tmp_pat
     [status] = [r for r in rec.statuses if r["signature"] == sig]
     assert (status["status"], status["slot"]) == ("finalized", new_slot)
     assert f.stats.statuses["moved"] == 1
+
+
+def test_fork_after_a_crash_is_still_retracted(tmp_path):
+    """Published at confirmed, process dies, the block forks away while it is down: the next run
+    finds the write-ahead pending record in the checkpoint and retracts the events."""
+    rng = random.Random(4)
+    chain = MiniChain()
+    add_blocks(chain, 40, rng)
+    store = CheckpointStore(tmp_path / "cp.json")
+    with ChainServer(chain) as server:
+        rec = Recorder()
+        f = make_follower(server, store, rec)
+
+        async def first_run():
+            task = asyncio.create_task(f.run())
+            await wait_for(lambda: f.live is not None and f.stats.sweeps > 0)
+            chain.hold_finality = True
+            forked = chain.add_block([("ProgA",)], forked=True)
+            sig = forked.txs[0].signature
+            await wait_for(lambda: sig in rec.signatures("live"))
+            on_disk = (tmp_path / "cp.json").read_bytes()     # what a kill -9 right now leaves behind
+            f.stop.set()
+            await task
+            await f.rpc.close()
+            return sig, on_disk
+        sig, on_disk = asyncio.run(first_run())
+        (tmp_path / "cp.json").write_bytes(on_disk)
+        assert sig in store.load().pending                    # written before the events were sent
+        chain.add_block([("ProgB",)])
+        chain.finalize_all()                                  # the fork is gone for good
+        assert chain.getTransaction([sig, {"commitment": "confirmed"}]) is None
+        rec2 = Recorder()
+        f2 = make_follower(server, store, rec2)
+        asyncio.run(f2.run_until_caught_up())
+    assert rec2.status_of().get(sig) == "retracted"
+    [record] = [r for r in rec2.statuses if r["signature"] == sig]
+    assert record["event_ids"] == [f"{sig}:0"]
+    assert sig not in store.load().pending
