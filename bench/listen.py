@@ -64,7 +64,8 @@ def backfill_pass(url: str, bootstrap: str, data: Path, prefix: str, args) -> di
     cfg = ListenerConfig(rpc_url=url, websocket=False, bootstrap=bootstrap, topic_prefix=prefix,
                          checkpoint=str(data / f"{prefix}.json"), progress="off", partitions=args.partitions,
                          fetch_concurrency=args.fetch_concurrency, rpc_batch=args.rpc_batch,
-                         kafka_client=args.kafka_client)
+                         kafka_client=args.kafka_client, mode=args.mode,
+                         from_slot=0 if args.mode == "blocks" else None)
     listener = Listener(cfg)
     t0 = time.perf_counter()
     summary = listener.run_until_caught_up(timeout=3600)
@@ -72,6 +73,7 @@ def backfill_pass(url: str, bootstrap: str, data: Path, prefix: str, args) -> di
     p = listener.process_stats
     return {"transactions": summary.transactions, "seconds": round(wall, 2),
             "tx_per_s": round(summary.transactions / wall), "kafka_client": listener.kafka_client,
+            "mode": args.mode,
             "flow_events": summary.events,
             "instructions": summary.instructions, "dead_letters": summary.dead_letters,
             "kafka_messages": summary.events + summary.instructions + summary.dead_letters,
@@ -114,6 +116,7 @@ def main() -> int:
     ap.add_argument("--live-seconds", type=float, default=40.0)
     ap.add_argument("--live-tx-per-slot", type=float, default=8.0)
     ap.add_argument("--kafka-client", default="auto", choices=["auto", "confluent", "kafka-python"])
+    ap.add_argument("--mode", default="addresses", choices=["addresses", "blocks"])
     ap.add_argument("--skip-backfill", action="store_true")
     ap.add_argument("--skip-live", action="store_true")
     args = ap.parse_args()

@@ -152,7 +152,9 @@ class BlockWalker:
         if self.cp.block_slot is not None:
             return self.cp.block_slot + 1
         if self.lower.from_slot is not None:
-            return self.lower.from_slot
+            first = await patient(lambda: self.rpc.call("getFirstAvailableBlock", []),
+                                  what="getFirstAvailableBlock", stats=self.stats, stop=self.stop)
+            return max(self.lower.from_slot, int(first))  # nothing to walk below the node's history
         if self.lower.since_ts is not None:
             return await slot_at_time(self.rpc, self.lower.since_ts, self.stats, self.stop)
         return await patient(lambda: self.rpc.get_slot("finalized"), what="getSlot", stats=self.stats,

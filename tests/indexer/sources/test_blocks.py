@@ -68,6 +68,7 @@ def test_listed_block_answering_skipped_is_recorded_not_retried():
     async def main():
         node = await FakeNode(methods={
             "getSlot": lambda p: 102, "getBlocks": lambda p: [100, 101, 102], "getBlock": get_block,
+            "getFirstAvailableBlock": lambda p: 50,
         }).start()
         node.call_faults[("getBlock", 101)] = [-32007] * 5      # listed, then abandoned by a fork
         try:

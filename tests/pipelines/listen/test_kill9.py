@@ -23,7 +23,7 @@ from indexer.devchain import SimConfig, generate_ledger, serve_in_thread
 from tests.pipelines.listen.simtruth import consume, expected, final_flows, totals
 
 ROOT = Path(__file__).resolve().parents[3]
-KILLS = int(os.environ.get("DEPINFLOW_KILLS", "3"))
+KILLS = int(os.environ.get("DEPINFLOW_KILLS", "12" if os.environ.get("DEPINFLOW_LONG") == "1" else "3"))
 
 
 @pytest.fixture(scope="module")
