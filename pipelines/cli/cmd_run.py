@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7, help="simulator seed (same seed, same ledger)")
     parser.add_argument("--start-day", default="2026-03-28", help="simulator: first simulated UTC day")
     parser.add_argument("--realtime", action="store_true", help="simulator: produce slots at real cadence")
+    parser.add_argument("--mode", choices=["addresses", "blocks"], default=os.environ.get("DEPINFLOW_LISTEN_MODE", "addresses"),
+                        help="discovery: addresses (getSignaturesForAddress of the watched addresses) or blocks "
+                             "(walk every block: also sees plain RENDER transfers between holders; many more RPC calls)")
     parser.add_argument("--until-caught-up", action="store_true",
                         help="exit after the backfill is indexed end to end, printing a summary")
     parser.add_argument("--durable-broker", action="store_true",
@@ -53,7 +56,7 @@ def _options(args: argparse.Namespace):
         data_dir=(args.data_dir or default_data_dir()), rpc_url=args.rpc_url, ws_url=args.ws_url,
         networks=tuple(n.strip() for n in args.networks.split(",") if n.strip()), days=args.days,
         seed=args.seed, start_day=args.start_day, since=since, realtime=args.realtime,
-        durable_broker=args.durable_broker, database=args.database, query_port=args.query_port,
+        durable_broker=args.durable_broker, database=args.database, query_port=args.query_port, mode=args.mode,
     )
 
 

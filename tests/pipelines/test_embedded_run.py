@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from infra.local.state import pid_alive
 
 DEPINFLOW = [sys.executable, "-m", "pipelines.cli.main"]
@@ -29,16 +31,17 @@ def _jsonl(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def test_run_until_caught_up_equals_ground_truth_and_report_totals(tmp_path: Path):
+@pytest.mark.parametrize(("mode", "discovery"), [("addresses", "addresses"), ("blocks", "all")])
+def test_run_until_caught_up_equals_ground_truth_and_report_totals(tmp_path: Path, mode: str, discovery: str):
     data = tmp_path / "data"
-    run = _cli("run", "--until-caught-up", "--data-dir", str(data), "--seed", "11", timeout=600)
+    run = _cli("run", "--until-caught-up", "--data-dir", str(data), "--seed", "11", "--mode", mode, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "indexing the built-in chain simulator" in run.stderr
     assert "ClickHouse totals are EQUAL to the simulator's ground truth" in run.stderr
     assert "== HELIUM ==" in run.stdout and "== RENDER ==" in run.stdout
     assert "Who pays?" in run.stdout
 
-    truth = _cli("devchain", "truth", "--seed", "11", "--days", "1")
+    truth = _cli("devchain", "truth", "--seed", "11", "--days", "1", "--discovery", discovery)
     report = _cli("report", "--totals", "--data-dir", str(data))
     assert truth.returncode == 0 and report.returncode == 0, report.stderr
     assert _jsonl(report.stdout) == _jsonl(truth.stdout)
