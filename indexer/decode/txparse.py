@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import binascii
 import re
+import struct
 
 import orjson
-from solders.message import MessageV0
-from solders.transaction import VersionedTransaction
+from solders.pubkey import Pubkey
+from solders.signature import Signature
 
 from indexer.decode.base58 import b58decode
 from indexer.decode.errors import DecodeError
 from indexer.decode.model import Instruction, TokenBalance, Transaction
 
-_from_bytes = VersionedTransaction.from_bytes
+_pk_from_bytes = Pubkey.from_bytes
+_sig_from_bytes = Signature.from_bytes
 _a2b_base64 = binascii.a2b_base64
 _new = object.__new__
 _EMPTY_LIST: list = []
@@ -33,8 +35,10 @@ _EMPTY_LIST: list = []
 # in almost every transaction, and CPI data strings repeat (same instruction, same amount), so
 # rendering/decoding each distinct value once saves most of the base58 work. Cleared when full.
 _CACHE_MAX = 1 << 18
-_KEY_STR: dict = {}
+_KEY_STR: dict[bytes, str] = {}   # 32 key bytes -> base58
 _B58_DATA: dict[str, bytes] = {}
+_PATHS = [str(i) for i in range(64)]   # top-level paths, interned once
+_KEY_SPLIT: dict[int, object] = {}  # key count -> unpack_from of that many 32-byte keys (C-level split)
 
 
 def clear_caches() -> None:
@@ -42,21 +46,6 @@ def clear_caches() -> None:
     _KEY_STR.clear()
     _B58_DATA.clear()
     _PUBKEYS_SEEN.clear()
-
-
-def _key_strs(pubkeys) -> list[str]:
-    """Base58 of solders Pubkeys, each distinct key rendered once."""
-    cache = _KEY_STR
-    get = cache.get
-    out = []
-    for k in pubkeys:
-        s = get(k)
-        if s is None:
-            if len(cache) >= _CACHE_MAX:
-                cache.clear()
-            s = cache[k] = str(k)
-        out.append(s)
-    return out
 
 
 def _data(text: str) -> bytes:
@@ -156,29 +145,157 @@ def _loaded(meta: dict) -> tuple[list[str], list[str]]:
 
 
 def _from_wire(raw: bytes, item: dict, meta: dict, slot, block_time, signature) -> Transaction:
-    try:
-        vtx = _from_bytes(raw)
-    except Exception as e:  # solders raises its own error types for bad wire bytes
-        raise DecodeError("malformed_transaction", f"transaction bytes do not parse: {e}") from None
-    msg = vtx.message
-    keys = _key_strs(msg.account_keys)
-    n_static = len(keys)
     lw, lr = _loaded(meta)
+    try:
+        first_sig, version, nsig, ro_signed, ro_unsigned, keys, tops = _wire_message(raw, lw, lr)
+    except IndexError:
+        raise DecodeError("malformed_transaction", f"transaction bytes do not parse: truncated {len(raw)}-byte "
+                          "message, or an instruction index beyond the account keys") from None
+    n_static = len(keys) - len(lw) - len(lr)
+    writable = _writable_flags(n_static, nsig, ro_signed, ro_unsigned, len(lw), len(lr))
+    by_index = _attach_inner(tops, meta, keys, parsed_form=False)
+    if not signature:
+        if not first_sig:
+            raise DecodeError("malformed_transaction", "transaction bytes carry no signature")
+        signature = str(_sig_from_bytes(raw[first_sig:first_sig + 64]))
+    return _transaction(signature, item, meta, slot, block_time, version, keys, nsig, writable, tops, by_index,
+                        n_static)
+
+
+def _cu16(raw: bytes, off: int) -> tuple[int, int]:
+    """A short_vec length (compact-u16, 1-3 bytes) at `off` -> (value, next offset).
+
+    Canonical encodings only, like the Solana runtime: a redundant zero high byte (an alias of a
+    shorter form) or a value beyond u16 is malformed. Short input raises IndexError (the caller
+    turns it into a DecodeError).
+    """
+    b0 = raw[off]
+    if b0 < 0x80:
+        return b0, off + 1
+    b1 = raw[off + 1]
+    if b1 < 0x80:
+        if b1 == 0:
+            raise DecodeError("malformed_transaction", f"non-canonical compact-u16 at byte {off}")
+        return (b0 & 0x7F) | b1 << 7, off + 2
+    b2 = raw[off + 2]
+    if not 0 < b2 <= 3:
+        raise DecodeError("malformed_transaction", f"bad compact-u16 at byte {off}")
+    return (b0 & 0x7F) | (b1 & 0x7F) << 7 | b2 << 14, off + 3
+
+
+def _wire_message(raw: bytes, lw: list, lr: list) -> tuple:
+    """One pass over the wire bytes: (offset of the first signature or 0, version, header counts, keys, top-level ixs).
+
+    WHY hand-written: solders' from_bytes is fast, but reading its result back into Python (a
+    Pubkey object per key, a CompiledInstruction per instruction, bytes() copies) costs more than
+    walking the bytes here with int indexing and slices. The layout (bincode VersionedTransaction):
+    short_vec<[u8; 64]> signatures; optional 0x80|version prefix; header (3 x u8);
+    short_vec<[u8; 32]> keys; [u8; 32] blockhash; short_vec<instruction {u8 program index,
+    short_vec<u8> accounts, short_vec<u8> data}>; for v0, short_vec<lookup {[u8; 32] table,
+    short_vec<u8> writable, short_vec<u8> readonly}>. Every length is checked against the buffer
+    (a slice past the end would silently come back short); trailing bytes are ignored, as by bincode.
+    """
+    n = len(raw)
+    c = raw[0]
+    if c < 0x80:
+        nsigs, off = c, 1
+    else:
+        nsigs, off = _cu16(raw, 0)
+    first_sig = off if nsigs else 0
+    off += 64 * nsigs
+    prefix = raw[off]
+    if prefix & 0x80:
+        if prefix != 0x80:
+            raise DecodeError("malformed_transaction", f"unsupported message version {prefix & 0x7F}")
+        version: int | str = 0
+        off += 1
+    else:
+        version = "legacy"
+    nsig, ro_signed, ro_unsigned = raw[off], raw[off + 1], raw[off + 2]
+    c = raw[off + 3]
+    if c < 0x80:
+        nkeys, off = c, off + 4
+    else:
+        nkeys, off = _cu16(raw, off + 3)
+    kend = off + 32 * nkeys
+    if kend + 32 > n:  # keys + recent blockhash
+        raise IndexError
+    split = _KEY_SPLIT.get(nkeys)
+    if split is None:
+        split = _KEY_SPLIT[nkeys] = struct.Struct("32s" * nkeys).unpack_from
+    keys = list(map(_KEY_STR.get, split(raw, off)))
+    if None in keys:
+        keys = _render_missing(raw, off, keys)
     if lw or lr:
         keys += lw
         keys += lr
-    h = msg.header
-    nsig = h.num_required_signatures
-    writable = _writable_flags(n_static, nsig, h.num_readonly_signed_accounts,
-                               h.num_readonly_unsigned_accounts, len(lw), len(lr))
-    version = 0 if isinstance(msg, MessageV0) else "legacy"
+    off = kend + 32
+    c = raw[off]
+    if c < 0x80:
+        nix, off = c, off + 1
+    else:
+        nix, off = _cu16(raw, off)
     tops = []
-    for i, ci in enumerate(msg.instructions):
-        tops.append(_mk(str(i), keys[ci.program_id_index], [keys[a] for a in bytes(ci.accounts)],
-                        bytes(ci.data), 1))
-    by_index = _attach_inner(tops, meta, keys, parsed_form=False)
-    sig = signature or str(vtx.signatures[0])
-    return _transaction(sig, item, meta, slot, block_time, version, keys, nsig, writable, tops, by_index)
+    new = _new
+    for path in _PATHS[:nix] if nix <= 64 else map(str, range(nix)):
+        pid = raw[off]
+        na = raw[off + 1]
+        if na < 0x80:
+            off += 2
+        else:
+            na, off = _cu16(raw, off + 1)
+        aend = off + na
+        if aend > n:
+            raise IndexError
+        accounts = [keys[a] for a in raw[off:aend]]
+        nd = raw[aend]
+        if nd < 0x80:
+            off = aend + 1
+        else:
+            nd, off = _cu16(raw, aend)
+        dend = off + nd
+        if dend > n:
+            raise IndexError
+        ix = new(Instruction)
+        ix.path = path
+        ix.program_id = keys[pid]
+        ix.accounts = accounts
+        ix.data = raw[off:dend]
+        ix.stack_height = 1
+        ix.parsed = None
+        ix.program_name = None
+        ix.children = []
+        tops.append(ix)
+        off = dend
+    if version == 0:  # address table lookups: checked for length only (meta.loadedAddresses has the keys)
+        c = raw[off]
+        if c < 0x80:
+            nlut, off = c, off + 1
+        else:
+            nlut, off = _cu16(raw, off)
+        for _ in range(nlut):
+            off += 32
+            nw, off = _cu16(raw, off)
+            nr, off = _cu16(raw, off + nw)
+            off += nr
+        if off > n:
+            raise IndexError
+    return first_sig, version, nsig, ro_signed, ro_unsigned, keys, tops
+
+
+def _render_missing(raw: bytes, off: int, keys: list) -> list:
+    """Fill the keys the memo did not have (base58 via solders, ~0.45 us each), remembering them."""
+    cache = _KEY_STR
+    if len(cache) + len(keys) >= _CACHE_MAX:
+        cache.clear()
+    for i, s in enumerate(keys):
+        if s is None:
+            kb = raw[off + 32 * i:off + 32 * i + 32]
+            s = cache.get(kb)
+            if s is None:
+                s = cache[kb] = str(_pk_from_bytes(kb))
+            keys[i] = s
+    return keys
 
 
 def _writable_flags(n_static: int, nsig: int, ro_signed: int, ro_unsigned: int, n_lw: int, n_lr: int) -> list[bool]:
@@ -274,13 +391,19 @@ def _attach_inner(tops: list[Instruction], meta: dict, keys: list[str], parsed_f
         for ix in group["instructions"]:
             sh = ix.get("stackHeight")
             if sh is None or sh < 2:
-                h = 2
+                h = sh or 2
                 parent = top
+                del stack[1:]
+            elif sh <= len(stack):
+                h = sh
+                parent = stack[sh - 2]
+                del stack[sh - 1:]
+            elif type(sh) is int:  # one level deeper (the common case), or a gap: under the deepest parent
+                h = sh
+                parent = stack[-1]
             else:
-                h = sh if sh - 1 <= len(stack) else len(stack) + 1  # gap: deepest known parent
-                parent = stack[h - 2]
+                raise _bad("stackHeight", sh)
             siblings = parent.children
-            path = f"{parent.path}.{len(siblings) + 1}"
             pid_index = ix.get("programIdIndex")
             if pid_index is not None:
                 text = ix["data"]
@@ -288,40 +411,20 @@ def _attach_inner(tops: list[Instruction], meta: dict, keys: list[str], parsed_f
                 if data is None:
                     data = _data(text)
                 child = new(Instruction)
-                child.path = path
+                child.path = f"{parent.path}.{len(siblings) + 1}"
                 child.program_id = keys[pid_index]
                 child.accounts = [keys[a] for a in ix["accounts"]]
                 child.data = data
-                child.stack_height = sh or 2
+                child.stack_height = h
                 child.parsed = None
                 child.program_name = None
                 child.children = []
             else:
-                child = _json_ix(ix, keys, path, sh or 2)
+                child = _json_ix(ix, keys, f"{parent.path}.{len(siblings) + 1}", h)
                 by_index = False
             siblings.append(child)
-            del stack[h - 1:]
             stack.append(child)
     return by_index
-
-
-def _balances(items, keys: list[str]) -> list[TokenBalance]:
-    if not items:
-        return []
-    out = []
-    for b in items:
-        ui = b["uiTokenAmount"]
-        idx = b["accountIndex"]
-        tb = _new(TokenBalance)  # see _mk: skips the dataclass __init__
-        tb.account_index = idx
-        tb.account = keys[idx]
-        tb.mint = b["mint"]
-        tb.owner = b.get("owner")
-        tb.amount = int(ui["amount"])
-        tb.decimals = ui["decimals"]
-        tb.program_id = b.get("programId")
-        out.append(tb)
-    return out
 
 
 _U64_MAX = 2**64 - 1
@@ -359,57 +462,91 @@ def _bad(what: str, value) -> DecodeError:
     return DecodeError("malformed_transaction", f"{what}: {value!r}"[:300])
 
 
-def _check_shape(tx: Transaction, ix_by_index: bool = False) -> Transaction:
+def _balances(items, keys: list[str]) -> list[TokenBalance]:
+    """meta.pre/postTokenBalances -> TokenBalance, validated in the same loop (see _check_shape).
+
+    The account is taken by index from the already-checked keys; mint and owner are checked
+    against the memo of seen pubkeys first (one set lookup each in the common case).
+    """
+    if not items:
+        return []
+    seen = _PUBKEYS_SEEN
+    new = _new
+    out = []
+    for b in items:
+        ui = b["uiTokenAmount"]
+        idx = b["accountIndex"]
+        mint = b["mint"]
+        owner = b.get("owner")
+        amount = int(ui["amount"])
+        decimals = ui["decimals"]
+        if (type(idx) is not int or idx < 0 or not 0 <= amount <= _U64_MAX
+                or type(decimals) is not int or not 0 <= decimals <= 255
+                or (mint not in seen and not _pubkey_ok(mint))
+                or (owner is not None and owner not in seen and not _pubkey_ok(owner))):
+            raise _bad("token balance", (idx, mint, owner, amount, decimals))
+        tb = new(TokenBalance)  # see _mk: skips the dataclass __init__
+        tb.account_index = idx
+        tb.account = keys[idx]
+        tb.mint = mint
+        tb.owner = owner
+        tb.amount = amount
+        tb.decimals = decimals
+        tb.program_id = b.get("programId")
+        out.append(tb)
+    return out
+
+
+def _check_shape(sig, slot, block_time, keys: list, n_trusted: int, logs, tops: list,
+                 ix_by_index: bool) -> None:
     """Reject results whose fields do not have the types the RPC guarantees.
 
     WHY: everything downstream (rules, event ids, the sink's columns) trusts these types. A damaged
     response (a proxy, a buggy provider) must become this typed error - a dead letter - rather than
     a crash in the classifier or a record of the wrong shape. Plain type checks: cheap next to parsing.
+    The first `n_trusted` keys were rendered from wire bytes (valid by construction); token
+    balances are checked where they are built (_balances).
     """
-    if type(tx.signature) is not str or not tx.signature:
-        raise _bad("signature", tx.signature)
-    if type(tx.slot) is not int or not 0 <= tx.slot <= _MAX_SLOT:
-        raise _bad("slot", tx.slot)
-    bt = tx.block_time
-    if bt is not None and (type(bt) is not int or not 0 <= bt <= _MAX_BLOCK_TIME):
-        raise _bad("blockTime", bt)
-    if not _all_pubkeys(tx.account_keys):
-        raise _bad("account keys", tx.account_keys)
-    logs = tx.log_messages
+    if type(sig) is not str or not sig:
+        raise _bad("signature", sig)
+    if type(slot) is not int or not 0 <= slot <= _MAX_SLOT:
+        raise _bad("slot", slot)
+    if block_time is not None and (type(block_time) is not int or not 0 <= block_time <= _MAX_BLOCK_TIME):
+        raise _bad("blockTime", block_time)
+    if not _all_pubkeys(keys[n_trusted:] if n_trusted else keys):
+        raise _bad("account keys", keys)
     if type(logs) is not list or not _STR_ONLY.issuperset(map(type, logs)):
         raise _bad("logMessages", logs)
-    for b in (*tx.pre_token_balances, *tx.post_token_balances):
-        if (not _pubkey_ok(b.mint) or not _pubkey_ok(b.account) or (b.owner is not None and not _pubkey_ok(b.owner))
-                or type(b.amount) is not int or not 0 <= b.amount <= _U64_MAX
-                or type(b.decimals) is not int or not 0 <= b.decimals <= 255):
-            raise _bad("token balance", (b.account, b.mint, b.owner, b.amount, b.decimals))
     if ix_by_index:  # every program id / account was taken by index from the keys checked above
-        return tx
-    stack = list(tx.instructions)
+        return
+    stack = list(tops)
     while stack:
         ix = stack.pop()
         if not _pubkey_ok(ix.program_id) or type(ix.accounts) is not list or not _all_pubkeys(ix.accounts):
             raise _bad(f"instruction {ix.path}", (ix.program_id, ix.accounts))
         stack.extend(ix.children)
-    return tx
 
 
 def _transaction(sig, item, meta, slot, block_time, version, keys, nsig, writable, tops,
-                 ix_by_index: bool = False) -> Transaction:
+                 ix_by_index: bool = False, n_trusted: int = 0) -> Transaction:
     if slot is None:
         raise DecodeError("malformed_transaction", "no slot in the result")
-    return _check_shape(Transaction(
-        signature=sig,
-        slot=slot,
-        block_time=block_time if block_time is not None else item.get("blockTime"),
-        fee=meta.get("fee", 0),
-        err=meta.get("err"),
-        version=version,
-        account_keys=keys,
-        num_signers=nsig,
-        writable=writable,
-        instructions=tops,
-        log_messages=meta.get("logMessages") or [],
-        pre_token_balances=_balances(meta.get("preTokenBalances"), keys),
-        post_token_balances=_balances(meta.get("postTokenBalances"), keys),
-    ), ix_by_index)
+    if block_time is None:
+        block_time = item.get("blockTime")
+    logs = meta.get("logMessages") or []
+    _check_shape(sig, slot, block_time, keys, n_trusted, logs, tops, ix_by_index)
+    tx = _new(Transaction)  # see _mk: skips the dataclass __init__
+    tx.signature = sig
+    tx.slot = slot
+    tx.block_time = block_time
+    tx.fee = meta.get("fee", 0)
+    tx.err = meta.get("err")
+    tx.version = version
+    tx.account_keys = keys
+    tx.num_signers = nsig
+    tx.writable = writable
+    tx.instructions = tops
+    tx.log_messages = logs
+    tx.pre_token_balances = _balances(meta.get("preTokenBalances"), keys)
+    tx.post_token_balances = _balances(meta.get("postTokenBalances"), keys)
+    return tx
