@@ -60,25 +60,37 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def backfill_pass(url: str, bootstrap: str, data: Path, prefix: str, args) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (and of its reaped children) from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def backfill_pass(url: str, bootstrap: str, data: Path, prefix: str, args, pids: dict[str, int]) -> dict:
     cfg = ListenerConfig(rpc_url=url, websocket=False, bootstrap=bootstrap, topic_prefix=prefix,
                          checkpoint=str(data / f"{prefix}.json"), progress="off", partitions=args.partitions,
                          fetch_concurrency=args.fetch_concurrency, rpc_batch=args.rpc_batch,
-                         kafka_client=args.kafka_client, mode=args.mode,
+                         kafka_client=args.kafka_client, mode=args.mode, workers=args.workers,
                          from_slot=0 if args.mode == "blocks" else None)
     listener = Listener(cfg)
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     t0 = time.perf_counter()
     summary = listener.run_until_caught_up(timeout=3600)
     wall = time.perf_counter() - t0
+    cpu = {name: round(cpu_seconds(pid) - before[name], 1) for name, pid in pids.items()}
     p = listener.process_stats
     return {"transactions": summary.transactions, "seconds": round(wall, 2),
             "tx_per_s": round(summary.transactions / wall), "kafka_client": listener.kafka_client,
-            "mode": args.mode,
+            "mode": args.mode, "workers": args.workers,
             "flow_events": summary.events,
             "instructions": summary.instructions, "dead_letters": summary.dead_letters,
             "kafka_messages": summary.events + summary.instructions + summary.dead_letters,
             "decode_classify_serialize_s": round(p.cpu_seconds, 2),
-            "rpc_requests": listener.rpc_stats.requests, "rpc_errors": listener.rpc_stats.total_errors()}
+            "rpc_requests": listener.rpc_stats.requests, "rpc_errors": listener.rpc_stats.total_errors(),
+            "cpu_seconds": cpu}
 
 
 def live_pass(url: str, bootstrap: str, data: Path, seconds: float, kafka_client: str) -> dict:
@@ -117,6 +129,7 @@ def main() -> int:
     ap.add_argument("--live-tx-per-slot", type=float, default=8.0)
     ap.add_argument("--kafka-client", default="auto", choices=["auto", "confluent", "kafka-python"])
     ap.add_argument("--mode", default="addresses", choices=["addresses", "blocks"])
+    ap.add_argument("--workers", type=int, default=0, help="backfill worker processes (0 = in-process)")
     ap.add_argument("--skip-backfill", action="store_true")
     ap.add_argument("--skip-live", action="store_true")
     args = ap.parse_args()
@@ -138,9 +151,10 @@ def main() -> int:
                       f"generated in {time.perf_counter() - t0:.0f} s")
                 try:
                     url = f"http://127.0.0.1:{port}"
-                    warm = backfill_pass(url, broker.bootstrap, data, "benchwarm", args)
+                    pids = {"listener+workers": os.getpid(), "simulator": sim.pid, "broker": broker.proc.pid}
+                    warm = backfill_pass(url, broker.bootstrap, data, "benchwarm", args, pids)
                     print(f"backfill pass 1 (cold simulator cache): {warm}")
-                    hot = backfill_pass(url, broker.bootstrap, data, "benchhot", args)
+                    hot = backfill_pass(url, broker.bootstrap, data, "benchhot", args, pids)
                     print(f"backfill pass 2 (measured):             {hot}")
                     print(f"BACKFILL: {hot['tx_per_s']} tx/s end to end into Kafka "
                           f"({hot['transactions']} tx, {hot['kafka_messages']} messages, {hot['seconds']} s)")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -83,7 +83,8 @@ class Backfill:
     def __init__(self, rpc: RpcClient, processor: Processor, checkpoint: Checkpoint, addresses: list[str],
                  lower: LowerBound, settings: BackfillSettings, stats: SourceStats,
                  stop: asyncio.Event, on_commit: Callable[[], None] | None = None,
-                 replay_above: int | None = None) -> None:
+                 replay_above: int | None = None,
+                 chunk_runner: Callable[[list[SigInfo]], Awaitable[None]] | None = None) -> None:
         self.rpc = rpc
         self.processor = processor
         self.cp = checkpoint
@@ -94,6 +95,7 @@ class Backfill:
         self.stop = stop
         self.on_commit = on_commit
         self.replay_above = replay_above        # slots above this may have been sent before a crash
+        self.chunk_runner = chunk_runner        # None: fetch, decode and publish in this process
         self.progress = BackfillProgress(seam_slot=checkpoint.seam_slot or 0, target_slot=lower.from_slot,
                                          target_time=lower.since_ts)
         self.submitted_low: int | None = None
@@ -158,32 +160,20 @@ class Backfill:
     # -- fetching and publishing --------------------------------------------------------------------
     async def _fetch_chunk(self, chunk: list[SigInfo]) -> list[asyncio.Future]:
         async with self._fetch_sem:
-            sigs = [i.signature for i in chunk]
-            results = await patient(lambda: self.rpc.get_transactions(sigs, "confirmed", self.s.encoding),
-                                    what="getTransaction:backfill", stats=self.stats, stop=self.stop)
-        futures = []
-        for info, res in zip(chunk, results, strict=True):
-            if res is None or isinstance(res, RpcError):
-                res = await self._fetch_missing(info, res)
-            futures.append(self._submit(info, res))
-        return futures
+            results = await fetch_finalized(self.rpc, chunk, encoding=self.s.encoding, stats=self.stats,
+                                            stop=self.stop, missing_retries=self.s.missing_retries)
+        return [self._submit(info, res) for info, res in zip(chunk, results, strict=True)]
 
-    async def _fetch_missing(self, info: SigInfo, first: object) -> dict:
-        """A finalized, listed signature that getTransaction did not return: retry, then fail closed."""
-        last = first
-        for attempt in range(self.s.missing_retries):
-            await asyncio.sleep(min(2.0, 0.05 * 2 ** attempt))
-            if self.stop.is_set():
-                raise Stopped("backfill")
-            try:
-                res = await self.rpc.get_transaction(info.signature, "confirmed", self.s.encoding)
-            except RpcError as exc:
-                last = exc
-                continue
-            if res is not None:
-                return res
-        raise SourceError(f"transaction {info.signature} (slot {info.slot}) is listed as finalized but "
-                          f"getTransaction keeps answering {last!r}; refusing to skip it")
+    async def _remote_chunk(self, chunk: list[SigInfo]) -> None:
+        """The chunk is fetched, decoded and published by `chunk_runner` (e.g. a worker process)."""
+        assert self.chunk_runner is not None
+        async with self._fetch_sem:
+            await self.chunk_runner(chunk)
+        for info in chunk:
+            if self.replay_above is not None and info.slot > self.replay_above:
+                self.stats.replayed += 1
+        self.stats.txs["backfill"] += len(chunk)
+        self.progress.txs += len(chunk)
 
     def _submit(self, info: SigInfo, result: dict) -> asyncio.Future:
         slot = int(result.get("slot", info.slot))
@@ -198,6 +188,10 @@ class Backfill:
 
     async def _run_window(self, window: Window) -> Window:
         chunks = [window.sigs[i:i + self.s.fetch_batch] for i in range(0, len(window.sigs), self.s.fetch_batch)]
+        if self.chunk_runner is not None:
+            await asyncio.gather(*(self._remote_chunk(c) for c in chunks))
+            window.submitted = True
+            return window
         nested = await asyncio.gather(*(self._fetch_chunk(c) for c in chunks))
         window.submitted = True
         futures = [f for group in nested for f in group]
@@ -263,3 +257,39 @@ class Backfill:
                 for t in in_flight:
                     t.cancel()
                 raise
+
+
+async def fetch_finalized(rpc: RpcClient, chunk: list[SigInfo], *, encoding: str, stats: SourceStats,
+                          stop: asyncio.Event | None, missing_retries: int = 8) -> list[dict]:
+    """getTransaction for listed, finalized signatures (one JSON-RPC batch), in order.
+
+    A signature the node does not return is asked again a few times, then the whole thing fails
+    (SourceError): a finalized, listed transaction is never skipped.
+    """
+    sigs = [i.signature for i in chunk]
+    results = await patient(lambda: rpc.get_transactions(sigs, "confirmed", encoding),
+                            what="getTransaction:backfill", stats=stats, stop=stop)
+    out = []
+    for info, res in zip(chunk, results, strict=True):
+        if res is None or isinstance(res, RpcError):
+            res = await _fetch_missing(rpc, info, res, encoding, stop, missing_retries)
+        out.append(res)
+    return out
+
+
+async def _fetch_missing(rpc: RpcClient, info: SigInfo, first: object, encoding: str,
+                         stop: asyncio.Event | None, retries: int) -> dict:
+    last = first
+    for attempt in range(retries):
+        await asyncio.sleep(min(2.0, 0.05 * 2 ** attempt))
+        if stop is not None and stop.is_set():
+            raise Stopped("backfill")
+        try:
+            res = await rpc.get_transaction(info.signature, "confirmed", encoding)
+        except RpcError as exc:
+            last = exc
+            continue
+        if res is not None:
+            return res
+    raise SourceError(f"transaction {info.signature} (slot {info.slot}) is listed as finalized but "
+                      f"getTransaction keeps answering {last!r}; refusing to skip it")

@@ -40,6 +40,8 @@ class FollowerSettings:
     follow_live: bool = True
     networks: list[str] = field(default_factory=list)
     mode: str = "addresses"           # addresses (getSignaturesForAddress) | blocks (getBlock walk)
+    # address-mode backfill: who fetches + decodes + publishes a chunk of signatures (None: this process)
+    chunk_runner: object = None
     blocks: BlockSettings = field(default_factory=BlockSettings)
 
 
@@ -141,7 +143,7 @@ class Follower:
         assert self.cp is not None
         self.backfill = Backfill(self.rpc, self.processor, self.cp, self.s.addresses, self.s.lower,
                                  self.s.backfill, self.stats, self.stop, on_commit=self.mark_dirty,
-                                 replay_above=self._prior_submitted_low)
+                                 replay_above=self._prior_submitted_low, chunk_runner=self.s.chunk_runner)
         if self.s.follow_live:
             self.live = LiveTail(self.rpc, self.processor, self.cp, self.s.addresses, self.s.live, self.stats,
                                  self.stop, on_commit=self.mark_dirty, replay_below=self._prior_live_high,

@@ -49,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate-limit", dest="rate_limits",
                         help="requests/s, e.g. '*=100,getTransaction=40' (default unlimited)")
     parser.add_argument("--fetch-concurrency", type=int, help="getTransaction batches in flight (default 8)")
+    parser.add_argument("--workers", type=int,
+                        help="backfill in N worker processes (fetch+decode+publish; default 0 = in-process)")
     parser.add_argument("--sweep-interval", type=float, help="seconds between reconciliation sweeps (default 1)")
     parser.add_argument("--prices", help="price file (token,day,usd CSV or JSON) for USD values")
     parser.add_argument("--no-instructions", action="store_true", help="do not publish instruction records")
@@ -65,7 +67,7 @@ def config_from_args(args: argparse.Namespace) -> ListenerConfig:
     overrides = {k: getattr(args, k) for k in (
         "networks", "since", "from_slot", "rpc_url", "ws_url", "bootstrap", "topic_prefix", "partitions",
         "checkpoint", "rpc_concurrency", "rpc_batch", "rate_limits", "fetch_concurrency", "sweep_interval",
-        "prices", "progress", "metrics_port", "metrics_host", "log_level", "kafka_client", "mode")}
+        "prices", "progress", "metrics_port", "metrics_host", "log_level", "kafka_client", "mode", "workers")}
     if args.no_websocket:
         overrides["websocket"] = False
     if args.no_batch:

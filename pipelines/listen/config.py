@@ -48,6 +48,7 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("listen", "follow"): "follow",
     ("listen", "mode"): "mode",
     ("listen", "fetch_concurrency"): "fetch_concurrency",
+    ("listen", "workers"): "workers",
     ("listen", "windows_in_flight"): "windows_in_flight",
     ("listen", "page_limit"): "page_limit",
     ("listen", "sweep_interval"): "sweep_interval",
@@ -79,6 +80,7 @@ ENV_VARS: dict[str, str] = {
     "DEPINFLOW_TOPIC_PREFIX": "topic_prefix",
     "DEPINFLOW_TOPIC_PARTITIONS": "partitions",
     "DEPINFLOW_RPC_CONCURRENCY": "rpc_concurrency",
+    "DEPINFLOW_LISTEN_WORKERS": "workers",
     "DEPINFLOW_KAFKA_CLIENT": "kafka_client",
     "DEPINFLOW_LISTEN_METRICS_PORT": "metrics_port",
     "DEPINFLOW_METRICS_HOST": "metrics_host",
@@ -116,6 +118,7 @@ class ListenerConfig:
     rpc_use_batches: bool = True
     rate_limits: dict[str, float] = field(default_factory=dict)
     fetch_concurrency: int = 8
+    workers: int = 0                      # address-mode backfill in N worker processes (0: in-process)
     windows_in_flight: int = 8
     page_limit: int = 1000
     sweep_interval: float = 1.0

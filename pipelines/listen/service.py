@@ -138,7 +138,14 @@ class Listener:
                                    self.process_stats)
         rpc = RpcClient(c.rpc_url, concurrency=c.rpc_concurrency, timeout=c.rpc_timeout, max_batch=c.rpc_batch,
                         use_batches=c.rpc_use_batches, rate_limits=c.rate_limits or None, stats=self.rpc_stats)
-        self.follower = Follower(rpc, processor, CheckpointStore(c.checkpoint), self._settings(), self.source_stats)
+        settings = self._settings()
+        pool = None
+        if c.workers > 0 and c.mode == "addresses":
+            from pipelines.listen.workers import WorkerPool, merge_stats
+            pool = WorkerPool(c.workers, c, on_stats=lambda delta: merge_stats(self.process_stats, delta))
+            await loop.run_in_executor(None, pool.start, loop)
+            settings.chunk_runner = pool.run_chunk
+        self.follower = Follower(rpc, processor, CheckpointStore(c.checkpoint), settings, self.source_stats)
         if c.metrics_port is not None:
             self.metrics.serve(c.metrics_port, c.metrics_host)
         log.info("listener_starting", rpc=redact_url(c.rpc_url), ws=redact_url(c.effective_ws_url or ""),
@@ -161,6 +168,8 @@ class Listener:
                     with contextlib.suppress(BaseException):
                         await task
             await publisher.aclose(30)
+            if pool is not None:
+                await loop.run_in_executor(None, pool.close)
             await rpc.close()
             self.metrics.close()
         summary = self.summary(time.monotonic() - started)

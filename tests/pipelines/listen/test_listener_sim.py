@@ -69,6 +69,17 @@ def test_backfill_of_a_simulated_day_publishes_exactly_the_truth(ledger, bootstr
     assert cp.backfill_done and cp.seam_slot == ledger.last_slot
 
 
+def test_backfill_in_worker_processes_publishes_the_truth(ledger, bootstrap, unique_name, tmp_path):
+    prefix = unique_name("lp")
+    with serve_in_thread(ledger) as node:
+        listener = Listener(config(node, bootstrap, prefix, tmp_path, websocket=False, workers=2, rpc_batch=50))
+        summary = listener.run_until_caught_up(timeout=300)
+    assert_truth(ledger, bootstrap, prefix)
+    assert summary.transactions == listener.source_stats.txs["backfill"] > 0
+    assert summary.events == len(expected(ledger)) and summary.dead_letters == 0   # worker counters merged
+    assert listener.follower.store.load().backfill_done
+
+
 def test_block_mode_backfill_publishes_the_whole_truth(ledger, bootstrap, unique_name, tmp_path):
     """Walking blocks also finds the plain RENDER Transfers that address listening cannot see."""
     prefix = unique_name("lw")
