@@ -17,16 +17,47 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+class _LazyAccounts:
+    """Storage behind `Instruction.accounts` (slots outside the dataclass fields).
+
+    WHY: most instructions of a transaction (compute budget, unrelated programs) never have their
+    account list read, and resolving it (one list of base58 keys per instruction) was a large part
+    of parsing. The parser stores the transaction's key list and the instruction's validated
+    index bytes (`_account_src`) and leaves `_accounts` None; the first read of `accounts`
+    resolves and keeps the list. Instructions built with `Instruction(...)` store the list itself.
+    """
+
+    __slots__ = ("_accounts", "_account_src")
+
+
 @dataclass(slots=True)
-class Instruction:
+class Instruction(_LazyAccounts):
     path: str
     program_id: str
-    accounts: list[str]          # resolved base58 account keys, in instruction order
+    accounts: list[str]          # resolved base58 account keys, in instruction order (resolved lazily)
     data: bytes | None
     stack_height: int            # 1 for top-level
     parsed: dict | None = None   # jsonParsed form when the RPC gave no raw data
     program_name: str | None = None  # name the RPC gave in jsonParsed ("spl-token"), else None
     children: list[Instruction] = field(default_factory=list)
+
+
+def _get_accounts(ix: Instruction) -> list[str]:
+    accounts = ix._accounts
+    if accounts is None:
+        keys, idx = ix._account_src
+        accounts = ix._accounts = [keys[a] for a in idx]
+    return accounts
+
+
+def _set_accounts(ix: Instruction, value: list[str]) -> None:
+    ix._accounts = value
+
+
+# Replaces the dataclass's slot descriptor (its storage stays unused): reads, writes, __init__,
+# __eq__ and __repr__ all go through the property, so the field behaves as a plain list field.
+Instruction.accounts = property(_get_accounts, _set_accounts,  # type: ignore[assignment]
+                                doc="Resolved base58 account keys, in instruction order.")
 
 
 @dataclass(slots=True)
