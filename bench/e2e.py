@@ -1,0 +1,496 @@
+"""End-to-end benchmark: chain simulator -> listener -> broker -> sink -> ClickHouse, on this machine.
+
+Every stage is its own process, as in production: `depinflow devchain serve` (the RPC node),
+`depinflow listen` (subprocess), the tansu broker (child process), and a sink worker (subprocess: the
+sink plus the read-only SQL endpoint over its embedded ClickHouse, as `depinflow run` wires them).
+
+1. Backfill: a simulated history served "all finalized". The listener runs `--until-caught-up` from an
+   empty checkpoint into fresh topics while the sink (already joined) inserts; the clock stops when the
+   last row is in ClickHouse. Printed: transactions/s, flow events/s and rows/s end to end, per-process
+   CPU seconds (the cost of each stage) and peak RSS. A first pass into other topics warms the
+   simulator's render cache (a real node has its ledger on disk), as bench/listen.py does.
+2. Live: the simulator at real cadence (one block every ~400 ms, confirmed one block behind). The bench
+   subscribes to confirmed logs itself (the moment each transaction is confirmed) and, afterwards, reads
+   each event's first `inserted_at` from ClickHouse (the moment its row became queryable). Printed:
+   lag p50/p90/p99/max from slot confirmed to row queryable.
+3. --profile: the measured backfill pass runs listener and sink under cProfile; own time is summed by
+   stage (RPC client, sources, decode, classify, Kafka, sink parse, ClickHouse ...).
+4. --long: memory flatness. A long ledger (>= --long-events flow events) is backfilled and the RSS of
+   the listener and the sink is sampled as events flow; printed per 10% of progress with the slope.
+
+Run:  .venv/bin/python bench/e2e.py [--days 1] [--tx-per-slot 20] [--live-seconds 60] [--profile]
+      .venv/bin/python bench/e2e.py --long [--long-events 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import os
+import pstats
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from infra.local.broker import LocalBroker  # noqa: E402
+from infra.local.ports import free_port, wait_for_port  # noqa: E402
+
+PY = sys.executable
+FLOW_TABLES = ("usage_fees", "emissions", "other_flows")
+
+
+# ------------------------------------------------------------------------------------ processes
+
+def proc_stats(pid: int) -> tuple[float, int]:
+    """(CPU seconds utime+stime, peak RSS bytes VmHWM) of a live process, (0, 0) once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0, 0
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    hwm = next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+    return cpu, hwm
+
+
+def rss(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+
+
+class Monitor:
+    """Samples CPU and peak RSS of named processes every 0.25 s (a process keeps its last sample)."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = dict(pids)
+        self.cpu0 = {n: proc_stats(p)[0] for n, p in self.pids.items()}
+        self.cpu: dict[str, float] = {n: 0.0 for n in self.pids}
+        self.peak: dict[str, int] = {n: 0 for n in self.pids}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def add(self, name: str, pid: int) -> None:
+        self.cpu0[name] = proc_stats(pid)[0]
+        self.cpu[name], self.peak[name] = 0.0, 0
+        self.pids[name] = pid
+
+    def sample(self) -> None:
+        for name, pid in list(self.pids.items()):
+            cpu, hwm = proc_stats(pid)
+            if hwm:
+                self.cpu[name] = cpu - self.cpu0.get(name, 0.0)
+                self.peak[name] = max(self.peak[name], hwm)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.25):
+            self.sample()
+
+    def __enter__(self) -> Monitor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
+def cli(*argv: str) -> list[str]:
+    return [PY, "-m", "pipelines.cli.main", *argv]
+
+
+def start_devchain(port: int, *, seed: int, days: int, tx_per_slot: float, start_day: str,
+                   realtime: bool, slots_per_day: int | None = None) -> subprocess.Popen:
+    argv = ["devchain", "serve", "--seed", str(seed), "--days", str(days), "--tx-per-slot", str(tx_per_slot),
+            "--port", str(port), "--start-day", start_day]
+    if slots_per_day:
+        argv += ["--slots-per-day", str(slots_per_day)]
+    if realtime:
+        argv.append("--realtime")
+    proc = subprocess.Popen(cli(*argv), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if not wait_for_port("127.0.0.1", port, timeout=7200):
+        proc.kill()
+        raise RuntimeError("devchain did not start: " + (proc.stdout.read() if proc.stdout else ""))
+    return proc
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 60) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def listen_argv(url: str, bootstrap: str, prefix: str, checkpoint: Path, *extra: str) -> list[str]:
+    return ["listen", "--rpc-url", url, "--bootstrap", bootstrap, "--topic-prefix", prefix,
+            "--checkpoint", str(checkpoint), "--progress", "off", "--log-level", "WARNING", *extra]
+
+
+# ------------------------------------------------------------------------------------ sink worker
+
+def sink_worker(ns: argparse.Namespace) -> int:
+    """Subprocess: the sink + the read-only SQL endpoint over its embedded ClickHouse (one process,
+    because chdb binds a data directory to one process). Writes `ready.json` with the endpoint port;
+    on SIGTERM flushes, writes `sink_stats.json` (and the profile) and exits."""
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    from infra.local.clickhouse import chdb_dsn, get_client
+    from pipelines.query.server import start_query_endpoint
+    from pipelines.sink import Sink, SinkConfig
+
+    work = Path(ns.dir)
+    dsn = chdb_dsn(work / "clickhouse")
+    client = get_client(dsn)
+    sink = Sink(SinkConfig(bootstrap=ns.bootstrap, clickhouse_dsn=dsn, topic_prefix=ns.prefix,
+                           group_id="bench-sink", batch_seconds=ns.batch_seconds, batch_rows=ns.batch_rows),
+                client=client)
+    sink.start()
+    endpoint = start_query_endpoint(client, port=0)
+    stop_event = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop_event.set())
+    (work / "ready.json").write_text(json.dumps({"port": endpoint.port}))
+    profiler = cProfile.Profile() if ns.profile else None
+    if profiler:
+        profiler.enable()
+    stats = sink.run(stop_event)
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(str(work / "sink.prof"))
+    (work / "sink_stats.json").write_text(json.dumps({
+        "messages": stats.messages, "batches": stats.batches, "rows": dict(stats.rows),
+        "dead_letters": stats.dead_letters, **{k: round(getattr(stats, k, 0.0), 2) for k in (
+            "poll_seconds", "parse_seconds", "write_seconds", "commit_seconds")}}))
+    endpoint.stop()
+    return 0
+
+
+class SinkProcess:
+    def __init__(self, work: Path, bootstrap: str, prefix: str, *, batch_seconds: float, batch_rows: int,
+                 profile: bool) -> None:
+        self.work = work
+        work.mkdir(parents=True, exist_ok=True)
+        argv = [PY, str(Path(__file__).resolve()), "_sink-worker", "--dir", str(work), "--bootstrap", bootstrap,
+                "--prefix", prefix, "--batch-seconds", str(batch_seconds), "--batch-rows", str(batch_rows)]
+        if profile:
+            argv.append("--profile")
+        self.log = open(work / "sink.log", "wb")
+        self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while not (work / "ready.json").exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("sink worker did not start: " + (work / "sink.log").read_text()[-2000:])
+            time.sleep(0.1)
+        port = json.loads((work / "ready.json").read_text())["port"]
+        import clickhouse_connect
+
+        self.client = clickhouse_connect.get_client(host="127.0.0.1", port=port)
+
+    def q(self, sql: str) -> list[tuple]:
+        return self.client.query(sql).result_rows
+
+    def rows(self) -> int:
+        """Rows inserted so far (every version; backfill writes each row once)."""
+        sql = " + ".join(f"(SELECT count() FROM depinflow.{t})" for t in (*FLOW_TABLES, "instructions",
+                                                                           "dead_letters"))
+        return int(self.q(f"SELECT {sql}")[0][0])
+
+    def stop(self) -> dict:
+        stop(self.proc, signal.SIGTERM, timeout=120)
+        self.log.close()
+        path = self.work / "sink_stats.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+
+# ------------------------------------------------------------------------------------ profile
+
+LISTENER_STAGES = (("indexer/rpc", "RPC client"), ("indexer/sources", "sources (backfill/live)"),
+                   ("indexer/decode", "decode"), ("indexer/networks", "classify"),
+                   ("indexer/checkpoint", "checkpoint"), ("pipelines/listen", "listener (messages, publish)"),
+                   ("pipelines/kafka", "Kafka messages"), ("confluent_kafka", "Kafka producer"),
+                   ("kafka/", "Kafka producer"), ("aiohttp", "HTTP (aiohttp)"), ("yarl", "HTTP (aiohttp)"),
+                   ("multidict", "HTTP (aiohttp)"), ("asyncio", "event loop"), ("selectors", "event loop"),
+                   ("structlog", "logging"), ("logging", "logging"))
+SINK_STAGES = (("pipelines/sink/rows", "sink parse"), ("pipelines/sink/columns", "sink parse"),
+               ("pipelines/sink", "sink batching/commit"), ("pipelines/clickhouse", "sink batching/commit"),
+               ("kafka/", "Kafka consumer"), ("clickhouse_connect", "ClickHouse client"),
+               ("chdb", "ClickHouse engine (chdb)"), ("infra/local", "ClickHouse engine (chdb)"),
+               ("structlog", "logging"), ("logging", "logging"))
+
+
+_WAITS = ("poll", "select", "epoll", "sleep", "acquire", "wait")
+
+
+def profile_by_stage(path: Path, stages) -> list[tuple[str, float, float]]:
+    """(stage, own seconds, share) from a cProfile dump; C functions count where they are called from."""
+    st = pstats.Stats(str(path))
+    by: dict[str, float] = defaultdict(float)
+    for (filename, _line, name), (_cc, _nc, tt, _ct, callers) in st.stats.items():
+        if filename == "~":   # a builtin / C method: idle waits apart, else charged to its biggest caller
+            if any(w in name for w in _WAITS):
+                by["idle (waiting in select/poll/locks)"] += tt
+                continue
+            caller = max(callers.items(), key=lambda kv: kv[1][2])[0] if callers else ("~", 0, name)
+            filename = caller[0]
+        stage = next((label for key, label in stages if key in filename), "other (stdlib, orjson, solders ...)")
+        by[stage] += tt
+    total = sum(by.values()) or 1.0
+    return sorted(((k, v, v / total) for k, v in by.items()), key=lambda r: -r[1])
+
+
+def print_profile(title: str, rows) -> None:
+    print(f"{title}:")
+    for stage, seconds, share in rows:
+        print(f"    {stage:<34}{seconds:>8.2f} s {share:>6.1%}")
+
+
+# ------------------------------------------------------------------------------------ phases
+
+def backfill(args, data: Path, broker: LocalBroker) -> None:
+    port = free_port()
+    t = time.perf_counter()
+    sim = start_devchain(port, seed=args.seed, days=args.days, tx_per_slot=args.tx_per_slot,
+                         start_day="2026-03-28", realtime=False)
+    print(f"simulator: seed {args.seed}, {args.days} day(s), {args.tx_per_slot} tx/slot, generated and serving "
+          f"in {time.perf_counter() - t:.0f} s")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        if not args.no_warm:
+            t = time.perf_counter()
+            subprocess.run(cli(*listen_argv(url, broker.bootstrap, "warm", data / "warm.json", "--until-caught-up",
+                                            "--no-websocket")), cwd=ROOT, check=True, capture_output=True)
+            print(f"warm-up pass (simulator render cache, other topics): {time.perf_counter() - t:.1f} s")
+        sink = SinkProcess(data / "sink", broker.bootstrap, "bench", batch_seconds=args.batch_seconds,
+                           batch_rows=args.batch_rows, profile=args.profile)
+        profile = ["-m", "cProfile", "-o", str(data / "listener.prof")] if args.profile else []
+        with Monitor({"simulator": sim.pid, "broker": broker.proc.pid, "sink": sink.proc.pid}) as mon:
+            t0 = time.perf_counter()
+            listener = subprocess.Popen([PY, *profile, "-m", "pipelines.cli.main",
+                                         *listen_argv(url, broker.bootstrap, "bench", data / "bench.json",
+                                                      "--until-caught-up", "--no-websocket")],
+                                        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            mon.add("listener", listener.pid)
+            out, err = listener.communicate()
+            t_listener = time.perf_counter() - t0
+            if listener.returncode != 0:
+                raise RuntimeError(f"listener failed: {err[-3000:]}")
+            summary = json.loads(out.strip().splitlines()[-1])
+            expected = summary["events"] + summary["instructions"] + summary["dead_letters"]
+            while sink.rows() < expected:
+                time.sleep(0.05)
+            wall = time.perf_counter() - t0
+        sink_stats = sink.stop()
+    finally:
+        stop(sim)
+    n_tx, n_ev = summary["transactions"], summary["events"]
+    print(f"backfill: {n_tx} transactions -> {n_ev} flow events, {summary['instructions']} instruction records, "
+          f"{summary['dead_letters']} dead letters = {expected} rows; listener done after {t_listener:.2f} s, "
+          f"last row in ClickHouse after {wall:.2f} s")
+    print(f"BACKFILL END TO END: {n_tx / wall:,.0f} tx/s, {n_ev / wall:,.0f} events/s, {expected / wall:,.0f} rows/s"
+          f"{' (under cProfile: slower than normal)' if args.profile else ''}")
+    print("cost per stage (CPU seconds of each process during the measured pass; per 1,000 tx):")
+    for name in ("simulator", "listener", "broker", "sink"):
+        print(f"    {name:<10}{mon.cpu[name]:>8.2f} s  {1000 * mon.cpu[name] / max(1, n_tx):>7.3f} s/1k tx   "
+              f"peak RSS {mon.peak[name] / 2**20:>7.0f} MiB")
+    if sink_stats:
+        print(f"sink timers: {sink_stats}")
+    if args.profile:
+        print_profile("listener profile (own time by stage, main thread)",
+                      profile_by_stage(data / "listener.prof", LISTENER_STAGES))
+        print_profile("sink profile (own time by stage, main thread)",
+                      profile_by_stage(data / "sink" / "sink.prof", SINK_STAGES))
+
+
+class ConfirmedClock:
+    """Records when each transaction is confirmed: a logsSubscribe("all", confirmed) of our own."""
+
+    def __init__(self, ws_url: str) -> None:
+        self.ws_url = ws_url
+        self.at: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+        self._thread.start()
+
+    async def _run(self) -> None:
+        import websockets
+
+        async with websockets.connect(self.ws_url, max_size=2**24) as ws:
+            await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "logsSubscribe",
+                                      "params": ["all", {"commitment": "confirmed"}]}))
+            while not self._stop.is_set():
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), 0.5)
+                except TimeoutError:
+                    continue
+                now = time.time()
+                msg = json.loads(raw)
+                value = (msg.get("params") or {}).get("result", {}).get("value")
+                if value and value.get("signature"):
+                    self.at.setdefault(value["signature"], now)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def live(args, data: Path, broker: LocalBroker) -> None:
+    port = free_port()
+    sim = start_devchain(port, seed=args.seed + 1, days=1, tx_per_slot=args.live_tx_per_slot,
+                         start_day="2026-04-02", realtime=True)
+    url, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
+    sink = SinkProcess(data / "sink-live", broker.bootstrap, "live", batch_seconds=args.live_batch_seconds,
+                       batch_rows=args.batch_rows, profile=False)
+    clock = ConfirmedClock(ws_url)
+    try:
+        with Monitor({"simulator": sim.pid, "broker": broker.proc.pid, "sink": sink.proc.pid}) as mon:
+            listener = subprocess.Popen(cli(*listen_argv(url, broker.bootstrap, "live", data / "live.json")),
+                                        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            mon.add("listener", listener.pid)
+            measured_from = time.time() + args.live_warmup
+            time.sleep(args.live_warmup + args.live_seconds)
+            stop(listener, signal.SIGTERM)
+            time.sleep(2 * args.live_batch_seconds + 1)
+        clock.close()
+        rows = sink.q("SELECT signature, min(toUnixTimestamp64Milli(inserted_at)) FROM ("
+                      + " UNION ALL ".join(f"SELECT signature, inserted_at FROM depinflow.{t}" for t in FLOW_TABLES)
+                      + ") GROUP BY signature")
+        sink.stop()
+    finally:
+        stop(sim)
+        clock.close()
+    lags = sorted(ms / 1000 - clock.at[sig] for sig, ms in rows if clock.at.get(sig, 0) >= measured_from)
+    if not lags:
+        print("live: no transaction both confirmed and inserted (too short?)")
+        return
+
+    def q(p: float) -> float:
+        return 1000 * lags[min(len(lags) - 1, int(p * len(lags)))]
+
+    print(f"live: {args.live_seconds:.0f} s at real cadence (~400 ms/block, {args.live_tx_per_slot} tx/slot) after "
+          f"{args.live_warmup:.0f} s of listener start-up, {len(lags)} transactions with flow rows; sink "
+          f"batch_seconds {args.live_batch_seconds}, listener defaults (websocket hints, 1 s sweeps)")
+    print(f"LIVE LAG slot confirmed -> row queryable: p50 {q(0.5):.0f} ms, p90 {q(0.9):.0f} ms, "
+          f"p99 {q(0.99):.0f} ms, max {1000 * lags[-1]:.0f} ms")
+    for name in ("simulator", "listener", "broker", "sink"):
+        print(f"    {name:<10} CPU {mon.cpu[name]:>7.2f} s   peak RSS {mon.peak[name] / 2**20:>7.0f} MiB")
+
+
+def long_run(args, data: Path, broker: LocalBroker) -> None:
+    """Memory flatness: RSS of listener and sink sampled while >= --long-events flow their way."""
+    days = max(1, round(args.long_events / (args.tx_per_slot * 2400 * 1.05)))
+    port = free_port()
+    t = time.perf_counter()
+    sim = start_devchain(port, seed=args.seed, days=days, tx_per_slot=args.tx_per_slot, start_day="2026-03-28",
+                         realtime=False)
+    print(f"long: simulator with {days} day(s) at {args.tx_per_slot} tx/slot ready in {time.perf_counter() - t:.0f} s")
+    url = f"http://127.0.0.1:{port}"
+    samples: list[tuple[float, int, int, int]] = []        # (seconds, rows, listener RSS, sink RSS)
+    sink = SinkProcess(data / "sink-long", broker.bootstrap, "long", batch_seconds=1.0,
+                       batch_rows=args.batch_rows, profile=False)
+    try:
+        t0 = time.perf_counter()
+        listener = subprocess.Popen(cli(*listen_argv(url, broker.bootstrap, "long", data / "long.json",
+                                                     "--until-caught-up", "--no-websocket")),
+                                    cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while listener.poll() is None:
+            time.sleep(args.long_sample_seconds)
+            samples.append((time.perf_counter() - t0, sink.rows(), rss(listener.pid), rss(sink.proc.pid)))
+        out, err = listener.communicate()
+        if listener.returncode != 0:
+            raise RuntimeError(f"listener failed: {err[-3000:]}")
+        summary = json.loads(out.strip().splitlines()[-1])
+        expected = summary["events"] + summary["instructions"] + summary["dead_letters"]
+        while (n := sink.rows()) < expected:
+            samples.append((time.perf_counter() - t0, n, 0, rss(sink.proc.pid)))
+            time.sleep(args.long_sample_seconds)
+        wall = time.perf_counter() - t0
+        sink.stop()
+    finally:
+        stop(sim)
+    print(f"long: {summary['transactions']} transactions, {summary['events']} flow events, {expected} rows in "
+          f"{wall:.0f} s ({summary['transactions'] / wall:,.0f} tx/s)")
+    print("  progress   rows        listener RSS   sink RSS")
+    for decile in range(1, 11):
+        target = expected * decile / 10
+        s = next((x for x in samples if x[1] >= target), samples[-1])
+        print(f"  {decile * 10:>4}%  {s[1]:>10,}   {s[2] / 2**20:>9.0f} MiB  {s[3] / 2**20:>7.0f} MiB")
+    for label, idx in (("listener", 2), ("sink", 3)):
+        pts = [(s[1], s[idx]) for s in samples if s[idx] and s[1] >= expected * 0.2]
+        if len(pts) >= 2:
+            slope = (pts[-1][1] - pts[0][1]) / max(1, pts[-1][0] - pts[0][0]) * 1_000_000 / 2**20
+            print(f"  {label}: RSS {pts[0][1] / 2**20:.0f} -> {pts[-1][1] / 2**20:.0f} MiB from 20% to the end "
+                  f"({slope:+.1f} MiB per million rows)")
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "_sink-worker":
+        ap = argparse.ArgumentParser()
+        ap.add_argument("_cmd")
+        ap.add_argument("--dir", required=True)
+        ap.add_argument("--bootstrap", required=True)
+        ap.add_argument("--prefix", required=True)
+        ap.add_argument("--batch-seconds", type=float, default=1.0)
+        ap.add_argument("--batch-rows", type=int, default=50_000)
+        ap.add_argument("--profile", action="store_true")
+        return sink_worker(ap.parse_args())
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--days", type=int, default=1)
+    ap.add_argument("--tx-per-slot", type=float, default=20.0)
+    ap.add_argument("--batch-seconds", type=float, default=1.0, help="sink flush interval in the backfill")
+    ap.add_argument("--batch-rows", type=int, default=50_000)
+    ap.add_argument("--live-seconds", type=float, default=60.0)
+    ap.add_argument("--live-tx-per-slot", type=float, default=8.0)
+    ap.add_argument("--live-warmup", type=float, default=10.0,
+                    help="seconds after the listener starts before confirmations count (start-up is not lag)")
+    ap.add_argument("--live-batch-seconds", type=float, default=0.1, help="sink flush interval when live")
+    ap.add_argument("--profile", action="store_true", help="profile listener and sink in the backfill pass")
+    ap.add_argument("--no-warm", action="store_true", help="skip the simulator warm-up pass")
+    ap.add_argument("--skip-backfill", action="store_true")
+    ap.add_argument("--skip-live", action="store_true")
+    ap.add_argument("--long", action="store_true", help="memory flatness over --long-events (only that)")
+    ap.add_argument("--long-events", type=int, default=1_000_000)
+    ap.add_argument("--long-sample-seconds", type=float, default=5.0)
+    ap.add_argument("--durable", action="store_true", help="broker with restart-durable S3 storage (moto)")
+    args = ap.parse_args()
+
+    data = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    print(f"command: {' '.join([os.path.relpath(PY, ROOT), 'bench/e2e.py', *sys.argv[1:]])}")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; simulator, listener, "
+          f"broker ({'S3/moto' if args.durable else 'memory'}) and sink each in their own process")
+    try:
+        with LocalBroker(data / "broker", durable=args.durable) as broker:
+            if args.long:
+                long_run(args, data, broker)
+                return 0
+            if not args.skip_backfill:
+                backfill(args, data, broker)
+            if not args.skip_live:
+                live(args, data, broker)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
