@@ -6,9 +6,11 @@ versions (legacy, v0 with address lookup tables). The result obeys model.py's co
 account_keys = static keys + meta.loadedAddresses.writable + .readonly; instructions form a
 tree placed by stackHeight with paths "3", "3.1", "3.1.2".
 
-Speed: base64 messages are decoded by solders (Rust); base58 is rendered once per account key
-and instruction accounts are resolved by index into that one list of strings, so a key that
-appears in 20 instructions is rendered once.
+Speed (bench/decode.py): base64/base58 wire messages are read in one pass over the bytes
+(_wire_message; tests/indexer/decode/test_wire.py holds it to solders' reading); base58 is
+rendered once per distinct account key (memo keyed by the 32 bytes) and an instruction keeps
+only its validated account indices into that one list of strings: the list is built on first
+read of `Instruction.accounts` (model.py), so lists nobody reads cost nothing.
 """
 
 from __future__ import annotations
