@@ -71,6 +71,11 @@ COMMITMENT_STATUS = TableSpec("commitment_status", (
 # flow_class -> table (DESIGN.md: usage and emissions kept apart, the rest together)
 FLOW_TABLE_BY_CLASS = {"usage_fee": USAGE_FEES, "emission": EMISSIONS}
 FLOW_TABLES = (USAGE_FEES, EMISSIONS, OTHER_FLOWS)
+# table -> the flow classes it holds (the sink's JSON path checks each row against it)
+FLOW_CLASSES_BY_TABLE: dict[str, tuple[str, ...]] = {
+    "usage_fees": ("usage_fee",), "emissions": ("emission",),
+    "other_flows": ("purchase", "reversal", "distribution", "transfer", "other"),
+}
 # tables whose rows follow the commitment of their transaction (status topic)
 VERSIONED_TABLES = (USAGE_FEES, EMISSIONS, OTHER_FLOWS, INSTRUCTIONS)
 ALL_TABLES = (USAGE_FEES, EMISSIONS, OTHER_FLOWS, INSTRUCTIONS, DEAD_LETTERS, COMMITMENT_STATUS)

@@ -33,6 +33,7 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("sink", "retry_initial_seconds"): "retry_initial_seconds",
     ("sink", "retry_max_seconds"): "retry_max_seconds",
     ("sink", "migrate"): "migrate",
+    ("sink", "json_flows"): "json_flows",
     ("metrics", "port"): "metrics_port",
     ("metrics", "host"): "metrics_host",
 }
@@ -76,6 +77,7 @@ class SinkConfig:
     retry_initial_seconds: float = 0.5    # ClickHouse down: exponential backoff from here ...
     retry_max_seconds: float = 30.0       # ... up to here, forever (nothing is committed meanwhile)
     migrate: bool = True                  # apply schemas/clickhouse migrations on start
+    json_flows: bool = True               # embedded engine: ClickHouse parses flow JSON (sink/jsonflows.py)
     metrics_port: int | None = None       # Prometheus /metrics; None = no HTTP server
     metrics_host: str = "127.0.0.1"
     consumer_overrides: dict[str, Any] = field(default_factory=dict)

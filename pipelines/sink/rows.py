@@ -215,7 +215,8 @@ def instruction_network(d: dict, src: Source) -> str:
     """The record's network, else the message header's, else helium for a Helium program id: the
     table's sorting key starts with network, and an instruction record may not carry one."""
     network = _opt_str(d, "network") or src.headers.get("network", "")
-    if not network and d.get("program_id") in _helium_programs():
+    program_id = d.get("program_id")
+    if not network and type(program_id) is str and program_id in _helium_programs():  # a list is unhashable
         network = "helium"
     return network
 

@@ -21,11 +21,12 @@ from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from infra.local.clickhouse import get_client, redact_dsn
+from infra.local.clickhouse import get_client, is_embedded, redact_dsn
 from pipelines.clickhouse.migrate import migrate
 from pipelines.clickhouse.tables import (
     COMMITMENT_STATUS,
     DEAD_LETTERS,
+    FLOW_CLASSES_BY_TABLE,
     FLOW_TABLES,
     INSTRUCTIONS,
     VERSIONED_TABLES,
@@ -34,6 +35,7 @@ from pipelines.clickhouse.tables import (
 )
 from pipelines.kafka.client import make_consumer
 from pipelines.kafka.topics import Topics
+from pipelines.sink import jsonflows
 from pipelines.sink.columns import flow_columns
 from pipelines.sink.config import SinkConfig
 from pipelines.sink.metrics import SinkMetrics
@@ -53,6 +55,18 @@ from pipelines.sink.writer import ClickHouseUnavailable, Writer
 log = structlog.get_logger(__name__)
 
 # insert order: events, then statuses, then dead letters (failures add to them), then reconcile
+
+# `flow_class` header value -> table, for routing flows without decoding their value (jsonflows.py)
+_HEADER_TABLE = {cls.encode(): table for table, classes in FLOW_CLASSES_BY_TABLE.items() for cls in classes}
+_FLOW_SPECS = {spec.name: spec for spec in FLOW_TABLES}
+
+
+def header_table(headers) -> str | None:
+    """The flow table named by a message's `flow_class` header (None: no or unknown header)."""
+    for k, v in headers or ():
+        if k == "flow_class":
+            return _HEADER_TABLE.get(v)
+    return None
 
 class SinkStopped(Exception):
     """Stop was requested while ClickHouse was unavailable: the batch is abandoned uncommitted."""
@@ -78,7 +92,8 @@ class SinkStats:
 class Batch:
     """Messages waiting for one flush, with the next offset to commit per partition.
 
-    Flow events are kept as decoded dicts per target table and turned into validated columns at
+    Flow events are kept as raw records per table and Kafka partition when ClickHouse parses them
+    (`raw`, jsonflows.py), else as decoded dicts per target table turned into validated columns at
     flush time (columns.flow_columns); the other topics are small and become rows right away.
     """
 
@@ -86,6 +101,7 @@ class Batch:
     sources: dict[str, list[Source]] = field(default_factory=lambda: defaultdict(list))
     flows: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
     flow_sources: dict[str, list[Source]] = field(default_factory=lambda: defaultdict(list))
+    raw: dict[str, dict[TopicPartition, list]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     count: int = 0
     started: float = 0.0
@@ -104,6 +120,12 @@ class Batch:
         self._tick()
         self.flows[spec.name].append(event)
         self.flow_sources[spec.name].append(src)
+
+    def add_raw(self, table: str, tp: TopicPartition, records: list) -> None:
+        if not self.count:
+            self.started = time.monotonic()
+        self.count += len(records)
+        self.raw[table][tp].extend(records)
 
 
 @dataclass
@@ -262,8 +284,11 @@ class Sink:
         n = 0
         for tp, recs in records.items():
             kind = self.kinds[tp.topic]
-            for r in recs:
-                self._add(kind, tp, r)
+            if kind == KIND_FLOW and self._json_flows:
+                self._add_raw_flows(tp, recs)
+            else:
+                for r in recs:
+                    self._add(kind, tp, r)
             n += len(recs)
             self.metrics.messages.labels(tp.topic).inc(len(recs))
             self._batch.offsets[tp] = recs[-1].offset + 1
@@ -272,6 +297,22 @@ class Sink:
             self.stats.poll_seconds += t1 - t0
             self.stats.parse_seconds += time.perf_counter() - t1
         return n
+
+    @property
+    def _json_flows(self) -> bool:
+        return self.config.json_flows and is_embedded(self.config.clickhouse_dsn)
+
+    def _add_raw_flows(self, tp: TopicPartition, recs: list) -> None:
+        """Route flows by their `flow_class` header, undecoded; no header: the decoding path."""
+        by_table: dict[str, list] = defaultdict(list)
+        for r in recs:
+            table = header_table(r.headers)
+            if table is None:
+                self._add(KIND_FLOW, tp, r)
+            else:
+                by_table[table].append(r)
+        for table, rs in by_table.items():
+            self._batch.add_raw(table, tp, rs)
 
     def _add(self, kind: str, tp: TopicPartition, r) -> None:
         src = Source(tp.topic, tp.partition, r.offset, r.timestamp, r.key, r.value, r.headers)
@@ -371,12 +412,18 @@ class Sink:
             if failed:
                 out.refused[spec.name] = len(failed)
 
+        flows = {name: list(events) for name, events in batch.flows.items()}
+        flow_sources = {name: list(srcs) for name, srcs in batch.flow_sources.items()}
+        for name, by_tp in batch.raw.items():
+            groups = [recs for recs in by_tp.values() if recs]
+            if groups and not self._write_json(writer, _FLOW_SPECS[name], groups, out):
+                self._decode_raw(groups, flows, flow_sources, dead_rows, dead_sources, out)
         slot_at = FLOW_TABLES[0].index("slot")
         for spec in FLOW_TABLES:
-            events = batch.flows.get(spec.name)
+            events = flows.get(spec.name)
             if not events:
                 continue
-            sources = batch.flow_sources[spec.name]
+            sources = flow_sources[spec.name]
             cols, kept, rejected = flow_columns(events)
             for i, rej in rejected:
                 dead_rows.append(sink_dead_letter(sources[i], "sink.parse", rej.reason, rej.detail))
@@ -387,7 +434,7 @@ class Sink:
                 continue
             kept_sources = [sources[i] for i in kept] if rejected else sources
             refuse(spec, writer.insert_columns(spec, cols, kept_sources))
-            out.rows[spec.name] = len(kept) - out.refused.get(spec.name, 0)
+            out.rows[spec.name] = out.rows.get(spec.name, 0) + len(kept) - out.refused.get(spec.name, 0)
             out.slots.extend(slot_ranges(cols[slot_at], kept_sources))
         for spec in (INSTRUCTIONS, COMMITMENT_STATUS):
             rows = batch.rows.get(spec.name)
@@ -402,6 +449,35 @@ class Sink:
             out.slots.extend(slot_ranges(row_slots(spec, rows), batch.sources.get(spec.name, [])))
         self._reconcile(writer, merge_ranges(out.slots))
         return out
+
+    @staticmethod
+    def _write_json(writer: Writer, spec: TableSpec, groups: list[list], out: Written) -> bool:
+        """One table's raw flows through ClickHouse's JSON parser; False: use the exact path instead."""
+        data = jsonflows.payload([r.value for recs in groups for r in recs])
+        ranges = jsonflows.slot_hints(data, [len(g) for g in groups]) if data is not None else None
+        if not ranges or not writer.insert_flow_json(spec, data, merge_ranges(ranges)):
+            return False
+        out.rows[spec.name] = out.rows.get(spec.name, 0) + sum(map(len, groups))
+        out.slots.extend(ranges)
+        return True
+
+    def _decode_raw(self, groups: list[list], flows: dict, flow_sources: dict, dead_rows: list,
+                    dead_sources: list, out: Written) -> None:
+        """The exact path for raw flows ClickHouse refused: decode each, route by its value."""
+        for recs in groups:
+            for r in recs:
+                src = Source(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value, r.headers)
+                try:
+                    event = decode_value(r.value)
+                except Rejected as rej:
+                    dead_rows.append(sink_dead_letter(src, "sink.parse", rej.reason, rej.detail))
+                    dead_sources.append(src)
+                    out.rejected.append(("sink.parse", rej.reason))
+                    self._log_dead(src, "sink.parse", rej.reason, rej.detail)
+                    continue
+                name = flow_table(str(event.get("flow_class"))).name
+                flows.setdefault(name, []).append(event)
+                flow_sources.setdefault(name, []).append(src)
 
     def _write_dead_letters(self, writer: Writer, rows: list[tuple], sources: list[Source]) -> int:
         failed = writer.insert(DEAD_LETTERS, rows, sources)

@@ -10,6 +10,7 @@ would hide it, so the batch is retried instead.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ import structlog
 
 from infra.local.clickhouse import ping
 from pipelines.clickhouse.tables import COMMITMENT_STATUS, VERSIONED_TABLES, TableSpec
+from pipelines.sink import jsonflows
 from pipelines.sink.rows import U64_MAX, Source
 
 log = structlog.get_logger(__name__)
@@ -118,6 +120,24 @@ class Writer:
                 if not self.alive():
                     raise ClickHouseUnavailable(f"ClickHouse went away while isolating: {exc}") from exc
                 self._bisect(spec, part, srcs, attempt, exc)
+
+    def insert_flow_json(self, spec: TableSpec, data: bytes, ranges: Sequence[tuple[int, int]]) -> bool:
+        """Insert a jsonflows payload with ClickHouse's parser. False when ClickHouse refused it (some
+        row needs the exact path; nothing wrong was written: every row it keeps passed every check);
+        raises ClickHouseUnavailable when ClickHouse does not answer."""
+        path = jsonflows.write_payload(data)
+        try:
+            self.client.command(jsonflows.insert_sql(self.database, spec, path, ranges),
+                                settings=jsonflows.SETTINGS)
+            return True
+        except Exception as exc:  # noqa: BLE001 - classified: outage vs a row for the exact path
+            if not self.alive():
+                raise ClickHouseUnavailable(f"JSON insert into {spec.name} failed and ClickHouse does not "
+                                            f"answer: {exc}") from exc
+            log.info("sink_json_insert_refused", table=spec.name, error=str(exc)[:300])
+            return False
+        finally:
+            os.unlink(path)
 
     def alive(self) -> bool:
         return ping(self.client)

@@ -1,0 +1,174 @@
+"""Flow events inserted by ClickHouse's own JSON parser: raw Kafka values in, rows out, no Python per field.
+
+Why: decoding 50k events with orjson, validating 34 fields per event in Python and encoding them again
+with clickhouse-connect costs several times more than the insert itself. Here the raw values of one
+table's messages are joined into one JSONEachRow payload and inserted with one `INSERT ... SELECT`
+whose WHERE clause holds every check the exact path (rows.flow_row) makes, as `throwIf`: one invalid
+row fails the whole statement, and the caller then runs the exact per-message path on that batch (which
+finds the offenders, dead-letters them with their reason, and inserts the rest). So this path only
+ever accepts a SUBSET of what the exact path accepts, and produces the same row for it.
+
+Where ClickHouse's reader is laxer than orjson, the payload is refused before ClickHouse sees it, or
+the SQL checks make up for it:
+- message boundaries: every value is wrapped as `{"_b":"<nonce>.<i>",<body>,"_e":"<nonce>.<i>"}` with
+  a random per-attempt nonce, and each row must carry equal `_b`/`_e`. A row can only start at a
+  wrapper's `{` (where `_b` is its first key) and only end right after its own `_e` at depth 1, so each
+  row is exactly one message, whatever bytes a poison message holds (it cannot guess the nonce).
+- lexical leniency (`05`, `+5`, raw control characters in strings, escapes, invalid UTF-8): the payload
+  must be ASCII without `+`, `\\`, control bytes or a leading-zero number, or it goes the exact path.
+  Without backslashes every `"` delimits a string, which keeps these byte-level checks exact.
+- every key of FlowEvent v1 is declared and an unknown key fails (ClickHouse would skip an unknown
+  value with its own lenient reader; the exact path ignores unknown keys, so such messages go there).
+- types: strings are read as String (numbers, bools, objects, arrays refused), integers as Dynamic so a
+  quoted "5" (String) or 1.0 (Float64) or true (Bool) fails the type check; `null` of a string field
+  reads as '' (the exact path maps it to '' too, and required strings must be non-empty anyway);
+  a missing non-nullable field fails (force_null_for_omitted_fields); a duplicate key fails.
+- ranges, enums, event_id rule, day, decimals: SQL checks mirroring columns.py / rows.py.
+
+Only the embedded engine (chdb) reads the payload from a local file (`file()` table function); a
+server DSN keeps the column path (its `input()` would need the payload in the HTTP body).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tempfile
+from collections.abc import Sequence
+from itertools import chain, repeat
+
+from pipelines.clickhouse.tables import COMMITMENT_RANK, FLOW_CLASSES_BY_TABLE, FLOW_COLUMNS, TableSpec
+from pipelines.sink.rows import MAX_BLOCK_TIME, MAX_SLOT, U64_MAX
+
+_STR_FIELDS = ("event_id", "signature", "ix_path", "network", "flow_class", "subtype", "day", "program_id",
+               "program", "instruction", "outer_program", "outer_instruction", "parent_instruction", "mint",
+               "symbol", "payer_owner", "payer_account", "recipient_owner", "recipient_account", "sub_dao",
+               "commitment", "reason", "rule_version", "schema_version", "amount")
+_REQUIRED_STR = ("signature", "ix_path", "network", "flow_class", "subtype", "mint")
+_INT_FIELDS = {"leg": 65535, "slot": MAX_SLOT, "block_time": MAX_BLOCK_TIME, "epoch": U64_MAX, "decimals": 255,
+               "amount_raw": U64_MAX}   # larger amounts (<= u128) are left to the exact path
+_NULLABLE_INT = ("leg", "epoch")
+
+STRUCTURE = ", ".join(["_b String", "_e String", *(f"{f} String" for f in _STR_FIELDS),
+                       *(f"{f} Dynamic" for f in _INT_FIELDS), "usd Nullable(String)", "usd_price Nullable(String)"])
+
+# strict reading: see the module docstring for why each one is set
+SETTINGS = {
+    "input_format_skip_unknown_fields": 0,
+    "input_format_force_null_for_omitted_fields": 1,  # a missing String field fails the statement
+    "input_format_null_as_default": 1,                # null string -> '' (as rows._opt_str); null int -> NULL
+    "input_format_allow_errors_num": 0,
+    "input_format_allow_errors_ratio": 0,
+    "input_format_json_ignore_unnecessary_fields": 0,  # duplicate keys fail
+    "input_format_json_read_numbers_as_strings": 0,
+    "input_format_json_read_bools_as_numbers": 0,
+    "input_format_json_read_bools_as_strings": 0,
+    "input_format_json_read_objects_as_strings": 0,
+    "input_format_json_read_arrays_as_strings": 0,
+    "input_format_json_throw_on_bad_escape_sequence": 1,
+    "input_format_try_infer_dates": 0,
+    "input_format_try_infer_datetimes": 0,
+    "input_format_json_try_infer_numbers_from_strings": 0,
+}
+
+# After deleting every byte the payload may hold, what is left must be exactly the row separators:
+# control bytes, '+', '\\' and non-ASCII bytes send the payload to the exact path.
+_SUSPECT = bytes(b for b in range(256) if b < 0x20 or b >= 0x80 or b in b"+\\")
+_NORMAL = bytes(b for b in range(256) if b not in _SUSPECT)
+_LEADING_ZERO = re.compile(rb'" *: *-?0[0-9]')   # orjson refuses 05 / -05; ClickHouse reads them as 5
+_SLOT = re.compile(rb'"slot" *: *([0-9]{1,20})')
+_DECIMAL_RE = r"^-?[0-9]{1,26}(\\.[0-9]{1,12})?$"
+
+
+def _int(name: str) -> str:
+    """Dynamic -> Nullable(Int128): the JSON integer, NULL for anything else (string, float, bool, null)."""
+    return (f"multiIf(dynamicType({name}) = 'Int64', toInt128({name}.Int64), "
+            f"dynamicType({name}) = 'UInt64', toInt128({name}.UInt64), NULL)")
+
+
+def _checks(flow_classes: Sequence[str]) -> list[str]:
+    classes = ", ".join(f"'{c}'" for c in flow_classes)
+    out = ["_b = _e", "_b != ''", f"flow_class IN ({classes})", "commitment IN ('confirmed', 'finalized')",
+           "schema_version = 'v1'", "length(amount) >= 0", *(f"{f} != ''" for f in _REQUIRED_STR),
+           "match(day, '^[0-9]{4}-[0-9]{2}-[0-9]{2}$')", "isNotNull(day32)", "toString(day32) = day",
+           "day32 BETWEEN toDate32('1970-01-01') AND toDate32('2149-06-06')",
+           "event_id = if(isNull(i_leg), concat(signature, ':', ix_path), "
+           "concat(signature, ':', ix_path, ':', toString(i_leg)))",
+           *(f"(isNull({k}) OR match({k}, '{_DECIMAL_RE}'))" for k in ("usd", "usd_price"))]
+    for name, hi in _INT_FIELDS.items():
+        present = f"(isNotNull(i_{name}) AND i_{name} BETWEEN 0 AND {hi})"
+        out.append(f"(dynamicType({name}) = 'None' OR {present})" if name in _NULLABLE_INT else present)
+    return out
+
+
+def insert_sql(database: str, spec: TableSpec, path: str, ranges: Sequence[tuple[int, int]]) -> str:
+    """INSERT of the payload file into `spec`, failing as a whole if any row would need the exact path."""
+    checks = _checks(FLOW_CLASSES_BY_TABLE[spec.name])
+    checks.append("(" + " OR ".join(f"i_slot BETWEEN {int(lo)} AND {int(hi)}" for lo, hi in ranges) + ")")
+    rank = COMMITMENT_RANK
+    values = {
+        "leg": "CAST(i_leg AS Nullable(UInt16))", "day": "toDate(day32)",
+        "block_time": "toDateTime64(toUInt64(i_block_time), 3, 'UTC')", "slot": "toUInt64(i_slot)",
+        "epoch": "CAST(i_epoch AS Nullable(UInt64))", "decimals": "toUInt8(i_decimals)",
+        "amount_raw": "toUInt128(i_amount_raw)", "usd": "toDecimal128OrNull(usd, 12)",
+        "usd_price": "toDecimal128OrNull(usd_price, 12)",
+        "version": (f"toUInt64(i_slot) * 4 + if(commitment = 'finalized', {rank['finalized']}, "
+                    f"{rank['confirmed']})"),
+        "is_deleted": "0",
+    }
+    cols = [name for name, _ in FLOW_COLUMNS]
+    select = ", ".join(values.get(c, c) for c in cols)
+    ints = ", ".join(f"{_int(n)} AS i_{n}" for n in _INT_FIELDS)
+    quoted = path.replace("\\", "\\\\").replace("'", "\\'")
+    return (f"INSERT INTO {database}.{spec.name} ({', '.join(cols)}) SELECT {select} FROM ("
+            f"SELECT *, {ints}, toDate32OrNull(day) AS day32 "
+            f"FROM file('{quoted}', 'JSONEachRow', '{STRUCTURE}')) "
+            f"WHERE throwIf(NOT ({' AND '.join(checks)}), 'depinflow: flow batch needs the exact path') = 0")
+
+
+def payload(values: Sequence[bytes | None]) -> bytes | None:
+    """The wrapped JSONEachRow payload (rows in the order of `values`), or None when some value must go
+    the exact path anyway (then ClickHouse is not asked at all)."""
+    try:
+        if not all(v[0] == 123 and v[-1] == 125 for v in values):     # '{' ... '}'
+            return None
+    except (TypeError, IndexError):     # a tombstone (None) or an empty value
+        return None
+    nonce = secrets.token_hex(8).encode()
+    marks = [b"%b.%d" % (nonce, i) for i in range(len(values))]
+    data = b"".join(chain.from_iterable(zip(
+        repeat(b'{"_b":"'), marks, repeat(b'",'), (v[1:-1] for v in values), repeat(b',"_e":"'), marks,
+        repeat(b'"}\n'))))
+    if data.translate(None, _NORMAL) != b"\n" * len(values) or _LEADING_ZERO.search(data):
+        return None
+    return data
+
+
+def slot_hints(data: bytes, counts: Sequence[int]) -> list[tuple[int, int]] | None:
+    """Slot range of each consecutive group of `counts` rows in the payload, read from the raw bytes.
+
+    Only a hint: the SQL checks that every row's slot lies in the ranges, so a wrong hint sends the
+    batch to the exact path, never a row astray. Without backslashes every '"slot":' is a key, and a
+    payload that passes holds exactly one per row, so the matches line up with the rows.
+    """
+    slots = _SLOT.findall(data)
+    if len(slots) != sum(counts):
+        return None
+    out, at = [], 0
+    for n in counts:
+        group = list(map(int, slots[at:at + n]))
+        at += n
+        if group:
+            out.append((min(group), max(group)))
+    return out
+
+
+def write_payload(data: bytes) -> str:
+    """The payload as a file ClickHouse can read (RAM-backed /dev/shm when there is one)."""
+    shm = "/dev/shm"
+    fd, path = tempfile.mkstemp(prefix="depinflow-flows-", suffix=".jsonl",
+                                dir=shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path
