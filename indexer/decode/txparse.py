@@ -371,7 +371,13 @@ def _json_ix(ix: dict, keys: list[str], path: str, height: int) -> Instruction:
     """One instruction in `json` (indices) or `jsonParsed` (pubkeys / parsed) form."""
     pid_index = ix.get("programIdIndex")
     if pid_index is not None:  # json encoding
-        return _mk(path, keys[pid_index], [keys[a] for a in ix["accounts"]], _data(ix["data"]), height)
+        n = len(keys)
+        if type(pid_index) is not int or not 0 <= pid_index < n:  # a negative index must not wrap around
+            raise _bad("programIdIndex", pid_index)
+        accounts = ix["accounts"]
+        if type(accounts) is not list or not all(type(a) is int and 0 <= a < n for a in accounts):
+            raise _bad("instruction accounts", accounts)
+        return _mk(path, keys[pid_index], [keys[a] for a in accounts], _data(ix["data"]), height)
     if "parsed" in ix:
         parsed = ix["parsed"]
         if not isinstance(parsed, dict):  # e.g. memo: the RPC gives a bare string
@@ -439,6 +445,8 @@ def _attach_inner(tops: list[Instruction], meta: dict, keys: list[str], parsed_f
             path = paths[n] if n < 16 else f"{parent.path}.{n + 1}"
             pid_index = ix.get("programIdIndex")
             if pid_index is not None:
+                if type(pid_index) is not int or not 0 <= pid_index < nall:
+                    raise _bad("programIdIndex", pid_index)
                 text = ix["data"]
                 data = b58cache.get(text)
                 if data is None:

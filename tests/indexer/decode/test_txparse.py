@@ -192,3 +192,32 @@ def test_parsed_instruction_accounts_skip_free_text() -> None:
     ix = tx.instructions[3].children[-1]
     assert ix.parsed["info"]["seed"] == seed and seed not in ix.accounts
     assert ix.accounts == [src, src, src, "11111111111111111111111111111111"]
+
+
+def test_negative_program_id_index_in_json_encoding_is_malformed_not_wrapped():
+    """A negative index would silently resolve to the last key (Python indexing); it must be refused."""
+    import copy
+
+    import pytest
+
+    from indexer.decode.errors import DecodeError
+    from indexer.decode.txparse import parse_transaction
+
+    base = {
+        "slot": 5, "blockTime": 1774916143, "version": "legacy",
+        "transaction": {"signatures": ["1" * 64], "message": {
+            "header": {"numRequiredSignatures": 1, "numReadonlySignedAccounts": 0, "numReadonlyUnsignedAccounts": 1},
+            "accountKeys": ["11111111111111111111111111111111", "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"],
+            "recentBlockhash": "11111111111111111111111111111111",
+            "instructions": [{"programIdIndex": 1, "accounts": [0], "data": "3Bxs4h24hBtQy9rw"}]}},
+        "meta": {"err": None, "fee": 5000, "preBalances": [1, 1], "postBalances": [1, 1], "innerInstructions": [],
+                 "logMessages": [], "preTokenBalances": [], "postTokenBalances": [],
+                 "loadedAddresses": {"writable": [], "readonly": []}},
+    }
+    assert parse_transaction(copy.deepcopy(base)).instructions[0].program_id.startswith("Tokenkeg")
+    for field, value in (("programIdIndex", -1), ("accounts", [-1])):
+        bad = copy.deepcopy(base)
+        bad["transaction"]["message"]["instructions"][0][field] = value
+        with pytest.raises(DecodeError) as err:
+            parse_transaction(bad)
+        assert err.value.reason == "malformed_transaction"
