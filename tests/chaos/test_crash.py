@@ -12,7 +12,8 @@ drains, and the ClickHouse totals - read by the sink's `totals()` helper from a 
 equal the simulator's ground truth exactly: nothing lost, nothing double-counted, forks retracted.
 
 Default: 2 seeds x 3 kills (each service once, random order and times). DEPINFLOW_LONG=1: 8 seeds x 6
-kills (random targets). DEPINFLOW_CRASH_RUNS / DEPINFLOW_CRASH_KILLS override both.
+kills (random targets). DEPINFLOW_CRASH_RUNS / _KILLS / _SEED override them; DEPINFLOW_CRASH_OVERLAP=1
+allows crash loops (a service killed again while down or right after its restart).
 Run alone: `pytest tests/chaos -k crash -s` prints one line per run.
 """
 
@@ -37,6 +38,8 @@ SLOTS_PER_DAY = 1200          # ~1,150 blocks, ~1,500 transactions per ledger
 LIVE_BLOCKS = 360             # produced while the services run and get killed ...
 BLOCKS_PER_STEP, STEP_SECONDS = 2, 0.1   # ... at 20 blocks/s (8x real cadence): ~18 s of live chain
 TARGETS = ("listener", "sink", "broker")
+OVERLAP = os.environ.get("DEPINFLOW_CRASH_OVERLAP") == "1"
+STEP_TIMEOUT = float(os.environ.get("DEPINFLOW_CRASH_STEP_TIMEOUT", "420"))   # catch-up / drain, each
 
 
 @dataclass
@@ -66,13 +69,25 @@ class Report:
                 f"({', '.join(f'{k} {v:.0f}' for k, v in self.phases.items())})")
 
 
-def kill_plan(rng: random.Random, n: int, duration: float) -> list[Kill]:
-    """n kills at random moments; the first three hit each service once (in random order)."""
+def kill_plan(rng: random.Random, n: int, duration: float, overlap: bool = OVERLAP) -> list[Kill]:
+    """n kills at random moments; the first three hit each service once (in random order).
+
+    A service is killed only while it runs: its next kill comes at least 1 s after its restart. With
+    `overlap` (DEPINFLOW_CRASH_OVERLAP=1) kills may also land while it is down or just restarted - a
+    crash loop, where a restart itself is killed again.
+    """
     targets = list(TARGETS)
     rng.shuffle(targets)
     targets = (targets + [rng.choice(TARGETS) for _ in range(n)])[:n]
     times = sorted(rng.uniform(0.5, duration - 1.0) for _ in range(n))
-    return [Kill(t, target, rng.uniform(0.2, 3.0)) for t, target in zip(times, targets, strict=True)]
+    plan = [Kill(t, target, rng.uniform(0.2, 3.0)) for t, target in zip(times, targets, strict=True)]
+    if not overlap:
+        up_again: dict[str, float] = {}
+        for k in plan:
+            k.at = max(k.at, up_again.get(k.target, 0.0))
+            up_again[k.target] = k.at + k.downtime + 1.0
+        plan.sort(key=lambda k: k.at)
+    return plan
 
 
 def seeds() -> list[int]:
@@ -109,13 +124,13 @@ def test_kill9_listener_sink_and_broker_then_totals_equal_the_truth(seed, tmp_pa
                 # converge: the listener publishes everything up to the finalized tip and exits ...
                 t = time.monotonic()
                 listener.terminate()
-                done = listener.run_to_end(["--until-caught-up"], timeout=420)
+                done = listener.run_to_end(["--until-caught-up"], timeout=STEP_TIMEOUT)
                 assert done.returncode == 0, listener.log_tail()
                 report.phases["listener catch-up"] = time.monotonic() - t
                 # ... and a sink drains what is left and exits
                 t = time.monotonic()
                 sink.terminate()
-                drained = sink.run_to_end(["--until-idle", "--idle-seconds", "3"], timeout=420)
+                drained = sink.run_to_end(["--until-idle", "--idle-seconds", "3", "--log-level", "INFO"], timeout=STEP_TIMEOUT)
                 assert drained.returncode == 0, sink.log_tail()
                 report.phases["sink drain"] = time.monotonic() - t
             finally:
