@@ -76,29 +76,28 @@ SETTINGS = {
 # control bytes, '+', '\\' and non-ASCII bytes send the payload to the exact path.
 _SUSPECT = bytes(b for b in range(256) if b < 0x20 or b >= 0x80 or b in b"+\\")
 _NORMAL = bytes(b for b in range(256) if b not in _SUSPECT)
-_LEADING_ZERO = re.compile(rb'" *: *-?0[0-9]')   # orjson refuses 05 / -05; ClickHouse reads them as 5
+_LEADING_ZERO = re.compile(rb': *-?0[0-9]')   # orjson refuses 05 / -05; ClickHouse reads them as 5
 _SLOT = re.compile(rb'"slot" *: *([0-9]{1,20})')
 _DECIMAL_RE = r"^-?[0-9]{1,26}(\\.[0-9]{1,12})?$"
 
 
 def _int(name: str) -> str:
     """Dynamic -> Nullable(Int128): the JSON integer, NULL for anything else (string, float, bool, null)."""
-    return (f"multiIf(dynamicType({name}) = 'Int64', toInt128({name}.Int64), "
-            f"dynamicType({name}) = 'UInt64', toInt128({name}.UInt64), NULL)")
+    return f"coalesce(toInt128({name}.Int64), toInt128({name}.UInt64))"
 
 
 def _checks(flow_classes: Sequence[str]) -> list[str]:
     classes = ", ".join(f"'{c}'" for c in flow_classes)
     out = ["_b = _e", "_b != ''", f"flow_class IN ({classes})", "commitment IN ('confirmed', 'finalized')",
            "schema_version = 'v1'", "length(amount) >= 0", *(f"{f} != ''" for f in _REQUIRED_STR),
-           "match(day, '^[0-9]{4}-[0-9]{2}-[0-9]{2}$')", "isNotNull(day32)", "toString(day32) = day",
+           "isNotNull(day32)", "toString(day32) = day",   # only the canonical YYYY-MM-DD prints back
            "day32 BETWEEN toDate32('1970-01-01') AND toDate32('2149-06-06')",
            "event_id = if(isNull(i_leg), concat(signature, ':', ix_path), "
            "concat(signature, ':', ix_path, ':', toString(i_leg)))",
            *(f"(isNull({k}) OR match({k}, '{_DECIMAL_RE}'))" for k in ("usd", "usd_price"))]
     for name, hi in _INT_FIELDS.items():
         present = f"(isNotNull(i_{name}) AND i_{name} BETWEEN 0 AND {hi})"
-        out.append(f"(dynamicType({name}) = 'None' OR {present})" if name in _NULLABLE_INT else present)
+        out.append(f"(isNull({name}) OR {present})" if name in _NULLABLE_INT else present)
     return out
 
 

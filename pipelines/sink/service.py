@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import structlog
@@ -81,6 +82,8 @@ class SinkStats:
     retries: int = 0
     commits: int = 0
     abandoned_batches: int = 0
+    json_rows: int = 0           # flow rows parsed and inserted by ClickHouse (jsonflows.py) ...
+    json_refused: int = 0        # ... and table groups it refused (those went the exact path)
     # where the time goes (seconds): Kafka fetch, message -> row, ClickHouse writes, offset commits
     poll_seconds: float = 0.0
     parse_seconds: float = 0.0
@@ -136,6 +139,8 @@ class Written:
     refused: dict[str, int] = field(default_factory=dict)          # table -> rows ClickHouse refused
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (stage, reason) found at flush
     slots: list[tuple[int, int]] = field(default_factory=list)     # slot ranges of inserted events
+    json_rows: int = 0
+    json_refused: int = 0
 
 
 def slot_ranges(slots: list[int], sources: list[Source]) -> list[tuple[int, int]]:
@@ -194,6 +199,7 @@ class Sink:
         self._stop = threading.Event()
         self._flushing = False
         self._metrics_server = None
+        self._pool: ThreadPoolExecutor | None = None
         # Set while the sink holds nothing unflushed and every assigned partition is at its high
         # watermark; an in-process caller (depinflow run --until-caught-up) waits on it instead of
         # restarting a consumer (a group re-join costs seconds on the embedded broker).
@@ -223,6 +229,9 @@ class Sink:
             except Exception as exc:  # noqa: BLE001 - closing is best effort
                 log.warning("sink_consumer_close_failed", error=str(exc))
             self._consumer = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         if self._metrics_server is not None:
             server, _thread = self._metrics_server
             server.shutdown()
@@ -393,6 +402,8 @@ class Sink:
             self.metrics.rows_per_second.labels(table).set(n / elapsed if elapsed > 0 else 0)
             self.stats.rows[table] += n
         self.stats.batches += 1
+        self.stats.json_rows += written.json_rows
+        self.stats.json_refused += written.json_refused
         log.info("sink_batch_committed", rows=total, seconds=round(elapsed, 4), tables=dict(written.rows))
 
     def _write(self, batch: Batch) -> Written:
@@ -414,10 +425,9 @@ class Sink:
 
         flows = {name: list(events) for name, events in batch.flows.items()}
         flow_sources = {name: list(srcs) for name, srcs in batch.flow_sources.items()}
-        for name, by_tp in batch.raw.items():
-            groups = [recs for recs in by_tp.values() if recs]
-            if groups and not self._write_json(writer, _FLOW_SPECS[name], groups, out):
-                self._decode_raw(groups, flows, flow_sources, dead_rows, dead_sources, out)
+        refused = self._write_json(writer, batch, out)
+        for groups in refused:
+            self._decode_raw(groups, flows, flow_sources, dead_rows, dead_sources, out)
         slot_at = FLOW_TABLES[0].index("slot")
         for spec in FLOW_TABLES:
             events = flows.get(spec.name)
@@ -450,16 +460,53 @@ class Sink:
         self._reconcile(writer, merge_ranges(out.slots))
         return out
 
-    @staticmethod
-    def _write_json(writer: Writer, spec: TableSpec, groups: list[list], out: Written) -> bool:
-        """One table's raw flows through ClickHouse's JSON parser; False: use the exact path instead."""
-        data = jsonflows.payload([r.value for recs in groups for r in recs])
-        ranges = jsonflows.slot_hints(data, [len(g) for g in groups]) if data is not None else None
-        if not ranges or not writer.insert_flow_json(spec, data, merge_ranges(ranges)):
-            return False
-        out.rows[spec.name] = out.rows.get(spec.name, 0) + sum(map(len, groups))
-        out.slots.extend(ranges)
-        return True
+    def _write_json(self, writer: Writer, batch: Batch, out: Written) -> list[list[list]]:
+        """Raw flows through ClickHouse's JSON parser, one INSERT per table; returns the record groups
+        it refused (for the exact path).
+
+        The payload of the next table is built while ClickHouse inserts the previous one: chdb
+        releases the GIL, so the two overlap on two cores. One worker: chdb runs one statement at a
+        time anyway, and an exception (ClickHouseUnavailable) comes back through result().
+        """
+        refused: list[list[list]] = []
+        pending = None
+
+        def settle() -> None:
+            nonlocal pending
+            spec, groups, ranges, future = pending
+            pending = None
+            if not future.result():
+                out.json_refused += 1
+                refused.append(groups)
+                return
+            n = sum(map(len, groups))
+            out.rows[spec.name] = out.rows.get(spec.name, 0) + n
+            out.json_rows += n
+            out.slots.extend(ranges)
+
+        for name, by_tp in batch.raw.items():
+            groups = [recs for recs in by_tp.values() if recs]
+            if not groups:
+                continue
+            data = jsonflows.payload([r.value for recs in groups for r in recs])
+            ranges = jsonflows.slot_hints(data, [len(g) for g in groups]) if data is not None else None
+            if not ranges:
+                out.json_refused += 1
+                refused.append(groups)
+                continue
+            if pending is not None:     # this payload was built while the previous insert ran
+                settle()
+            spec = _FLOW_SPECS[name]
+            future = self._executor().submit(writer.insert_flow_json, spec, data, merge_ranges(ranges))
+            pending = (spec, groups, ranges, future)
+        if pending is not None:
+            settle()
+        return refused
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-insert")
+        return self._pool
 
     def _decode_raw(self, groups: list[list], flows: dict, flow_sources: dict, dead_rows: list,
                     dead_sources: list, out: Written) -> None:
