@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import structlog
@@ -200,6 +200,8 @@ class Sink:
         self._flushing = False
         self._metrics_server = None
         self._pool: ThreadPoolExecutor | None = None
+        self._flush_pool: ThreadPoolExecutor | None = None
+        self._pending: tuple[Batch, float, Future] | None = None   # the batch being written, not committed
         # Set while the sink holds nothing unflushed and every assigned partition is at its high
         # watermark; an in-process caller (depinflow run --until-caught-up) waits on it instead of
         # restarting a consumer (a group re-join costs seconds on the embedded broker).
@@ -229,6 +231,10 @@ class Sink:
             except Exception as exc:  # noqa: BLE001 - closing is best effort
                 log.warning("sink_consumer_close_failed", error=str(exc))
             self._consumer = None
+        if self._flush_pool is not None:   # a write in flight finishes; its offsets stay uncommitted
+            self._flush_pool.shutdown(wait=True)
+            self._flush_pool = None
+        self._pending = None
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -248,12 +254,12 @@ class Sink:
             self.start()
             while not stop.is_set():
                 got = self._poll_once()
-                if self._due() or (not got and self._batch.count):
-                    self._flush()
-                if not got and not self._batch.count and self._caught_up():
+                self._flush_or_settle(got)
+                if not got and not self._batch.count and self._pending is None and self._caught_up():
                     self.idle.set()
                 else:
                     self.idle.clear()
+            self._settle()
             self._flush()
         except SinkStopped:
             self.stats.abandoned_batches += 1
@@ -272,9 +278,8 @@ class Sink:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"sink not idle after {timeout}s (stats {self.stats})")
                 got = self._poll_once()
-                if self._due() or (not got and self._batch.count):
-                    self._flush()
-                if got or self._batch.count or not self._caught_up():
+                self._flush_or_settle(got)
+                if got or self._batch.count or self._pending is not None or not self._caught_up():
                     idle_since = None
                     continue
                 idle_since = idle_since or time.monotonic()
@@ -366,6 +371,55 @@ class Sink:
         return True
 
     # ------------------------------------------------------------ flushing
+    def _flush_or_settle(self, got: int) -> None:
+        """Hand a full (or quiet) batch to the writer thread and keep polling; with nothing polled,
+        finish the write in flight (commit its offsets)."""
+        if self._due() or (not got and self._batch.count):
+            self._flush_async()
+        elif not got:
+            self._settle()
+
+    def _flush_async(self) -> None:
+        """Write the batch in the writer thread while the next one is fetched (chdb and the HTTP client
+        release the GIL). Offsets are still committed only after the write succeeded (_settle), from
+        this thread: the Kafka consumer is never touched by the writer thread."""
+        self._settle()
+        batch = self._batch
+        if not batch.offsets:
+            return
+        self._batch = Batch()
+        self._pending = (batch, time.perf_counter(), self._flush_executor().submit(self._write, batch))
+
+    def _settle(self, retry: bool = True) -> None:
+        """Wait for the write in flight; commit it, or retry it here when ClickHouse was unavailable
+        (with retry=False, as in a rebalance, the error is raised and the batch dropped uncommitted)."""
+        if self._pending is None:
+            return
+        batch, started, future = self._pending
+        self._pending = None
+        try:
+            written = future.result()
+        except ClickHouseUnavailable:
+            if not retry:
+                raise
+            self._flushing = True
+            try:
+                written = self._with_retry(lambda: self._write(batch))
+            finally:
+                self._flushing = False
+            if written is None:            # abandoned in a rebalance while retrying: re-read by the owner
+                return
+        t_commit = time.perf_counter()
+        self.stats.write_seconds += t_commit - started
+        self._commit(batch.offsets)
+        self.stats.commit_seconds += time.perf_counter() - t_commit
+        self._record(written, time.perf_counter() - started)
+
+    def _flush_executor(self) -> ThreadPoolExecutor:
+        if self._flush_pool is None:
+            self._flush_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-flush")
+        return self._flush_pool
+
     def _flush(self, retry: bool = True) -> None:
         batch = self._batch
         if not batch.offsets:
@@ -592,12 +646,13 @@ class Sink:
     def _on_revoked(self, revoked) -> None:
         """Commit what we hold before losing the partitions; if we cannot, drop it uncommitted
         (positions restart from the committed offsets after the rebalance, so nothing is lost)."""
-        if not self._batch.offsets:
+        if not self._batch.offsets and self._pending is None:
             return
         if self._flushing:
             self._abandon("rebalance during a ClickHouse outage")
             return
         try:
+            self._settle(retry=False)
             self._flush(retry=False)
         except ClickHouseUnavailable as exc:
             self._abandon(f"rebalance: {exc}")
