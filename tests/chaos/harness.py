@@ -93,7 +93,7 @@ def listen_argv(rpc_url: str, ws_url: str, bootstrap: str, prefix: str, checkpoi
                 *extra: str) -> list[str]:
     return ["listen", "--rpc-url", rpc_url, "--ws-url", ws_url, "--bootstrap", bootstrap, "--topic-prefix", prefix,
             "--checkpoint", str(checkpoint), "--progress", "off", "--sweep-interval", "0.3", "--rpc-batch", "50",
-            "--log-level", "WARNING", *extra]
+            "--log-level", "INFO", *extra]
 
 
 def sink_argv(bootstrap: str, dsn: str, prefix: str, group: str, *extra: str) -> list[str]:

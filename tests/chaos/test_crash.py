@@ -58,6 +58,7 @@ class Report:
     own_exits: dict[str, list[int]] = field(default_factory=dict)
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
+    stop_codes: dict[str, int | None] = field(default_factory=dict)   # exit codes of the SIGTERM stops
     flow_rows_raw: int = 0
     flow_rows_final: int = 0
 
@@ -66,7 +67,7 @@ class Report:
         exits = {k: v for k, v in self.own_exits.items() if v}
         return (f"seed {self.seed}: kills [{ks}]; self-exits {exits or 'none'}; flow rows raw {self.flow_rows_raw} "
                 f"-> deduplicated {self.flow_rows_final}; {self.seconds:.0f} s "
-                f"({', '.join(f'{k} {v:.0f}' for k, v in self.phases.items())})")
+                f"({', '.join(f'{k} {v:.0f}' for k, v in self.phases.items())}); SIGTERM exit codes {self.stop_codes}")
 
 
 def kill_plan(rng: random.Random, n: int, duration: float, overlap: bool = OVERLAP) -> list[Kill]:
@@ -123,13 +124,19 @@ def test_kill9_listener_sink_and_broker_then_totals_equal_the_truth(seed, tmp_pa
                 node.finalize_all()
                 # converge: the listener publishes everything up to the finalized tip and exits ...
                 t = time.monotonic()
-                listener.terminate()
-                done = listener.run_to_end(["--until-caught-up"], timeout=STEP_TIMEOUT)
+                rc = listener.terminate()
+                report.phases["listener stop"] = time.monotonic() - t
+                report.stop_codes["listener"] = rc
+                t = time.monotonic()
+                done = listener.run_to_end(["--until-caught-up", "--log-level", "INFO"], timeout=STEP_TIMEOUT)
                 assert done.returncode == 0, listener.log_tail()
                 report.phases["listener catch-up"] = time.monotonic() - t
                 # ... and a sink drains what is left and exits
                 t = time.monotonic()
-                sink.terminate()
+                rc = sink.terminate()
+                report.phases["sink stop"] = time.monotonic() - t
+                report.stop_codes["sink"] = rc
+                t = time.monotonic()
                 drained = sink.run_to_end(["--until-idle", "--idle-seconds", "3", "--log-level", "INFO"], timeout=STEP_TIMEOUT)
                 assert drained.returncode == 0, sink.log_tail()
                 report.phases["sink drain"] = time.monotonic() - t
