@@ -245,12 +245,15 @@ def profile_by_stage(path: Path, stages) -> list[tuple[str, float, float]]:
     st = pstats.Stats(str(path))
     by: dict[str, float] = defaultdict(float)
     for (filename, _line, name), (_cc, _nc, tt, _ct, callers) in st.stats.items():
-        if filename == "~":   # a builtin / C method: idle waits apart, else charged to its biggest caller
-            if any(w in name for w in _WAITS):
-                by["idle (waiting in select/poll/locks)"] += tt
-                continue
+        if filename == "~":   # a builtin / C method: charged to its biggest caller's stage ...
             caller = max(callers.items(), key=lambda kv: kv[1][2])[0] if callers else ("~", 0, name)
             filename = caller[0]
+            waiting = any(w in name for w in _WAITS)
+            # ... except waits, which are idle time unless the wait is for the embedded ClickHouse
+            # (chdb runs a query on its own thread while the caller waits for the result)
+            if waiting and not any(k in filename for k in ("chdb", "clickhouse_connect", "infra/local")):
+                by["idle (waiting in select/poll/locks)"] += tt
+                continue
         stage = next((label for key, label in stages if key in filename), "other (stdlib, orjson, solders ...)")
         by[stage] += tt
     total = sum(by.values()) or 1.0
