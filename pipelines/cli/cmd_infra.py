@@ -55,7 +55,7 @@ def _up(data_dir: Path, args: argparse.Namespace) -> int:
 def _down(data_dir: Path, args: argparse.Namespace) -> int:
     state = InfraState.load(data_dir)
     if state is None:
-        print("nothing to stop (no infra state in %s)" % data_dir)
+        print(f"nothing to stop (no infra state in {data_dir})")
         return 0
     ok = stop_pid(state.broker_pid)
     ok = stop_pid(state.moto_pid) and ok
