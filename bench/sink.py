@@ -1,13 +1,17 @@
 """Benchmark of the sink and the invoice view on the embedded engines.
 
-1. Throughput: N flow events are produced to a local tansu broker, then one Sink (batches of 50k)
-   drains them into embedded ClickHouse (chdb). Printed: end-to-end rows/s (first fetch to last
-   commit), the sink's own rows/s (JSON decode -> validated columns -> insert -> commit, without the
-   Kafka fetch), the write step alone, and rows per CPU second (less sensitive to a shared machine).
+1. Throughput: N flow events are produced to a local tansu broker with the listener's encoding
+   (pipelines.kafka.messages.flow_message: value + headers), then one Sink (batches of 50k) drains
+   them into embedded ClickHouse (chdb). Printed: end-to-end rows/s (first fetch to last commit), the
+   sink's own rows/s (routing/decoding + write + commit seconds, without the Kafka fetch), the write
+   step alone, and rows per CPU second (less sensitive to a shared machine). The write of a batch runs
+   in a writer thread while the next batch is fetched, so "write" seconds are time in flight and
+   overlap "poll" seconds: end to end is the figure that counts. Flows go through ClickHouse's JSON
+   parser (sink/jsonflows.py); --exact-path measures the Python column path instead.
 2. invoice_daily over 10 million flows generated in ClickHouse with INSERT ... SELECT FROM numbers()
    (two networks, a year of days, every flow class), cold and warm, before and after merges.
 
-Run:  .venv/bin/python bench/sink.py [--events 500000] [--flows 10000000] [--batch-rows 50000]
+Run:  .venv/bin/python bench/sink.py [--events 500000] [--flows 10000000] [--batch-rows 50000] [--exact-path]
 Data goes to a temporary directory (or --data-dir), deleted afterwards unless --keep.
 """
 

@@ -373,7 +373,13 @@ class Sink:
     # ------------------------------------------------------------ flushing
     def _flush_or_settle(self, got: int) -> None:
         """Hand a full (or quiet) batch to the writer thread and keep polling; with nothing polled,
-        finish the write in flight (commit its offsets)."""
+        finish the write in flight (commit its offsets). Only with the ClickHouse JSON path, whose
+        write runs mostly outside the GIL: the Python column path in a thread contends with the
+        fetch for the GIL and measured slower (about 10.7k instead of 14.8k rows/s end to end)."""
+        if not self._json_flows:
+            if self._due() or (not got and self._batch.count):
+                self._flush()
+            return
         if self._due() or (not got and self._batch.count):
             self._flush_async()
         elif not got:
