@@ -121,10 +121,14 @@ def start_devchain(port: int, *, seed: int, days: int, tx_per_slot: float, start
         argv += ["--slots-per-day", str(slots_per_day)]
     if realtime:
         argv.append("--realtime")
-    proc = subprocess.Popen(cli(*argv), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if not wait_for_port("127.0.0.1", port, timeout=7200):
-        proc.kill()
-        raise RuntimeError("devchain did not start: " + (proc.stdout.read() if proc.stdout else ""))
+    log = tempfile.NamedTemporaryFile(prefix="devchain-", suffix=".log", delete=False)
+    proc = subprocess.Popen(cli(*argv), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 7200          # generating a long ledger takes minutes
+    while not wait_for_port("127.0.0.1", port, timeout=2):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"devchain did not start (exit {proc.returncode}): "
+                               + Path(log.name).read_text()[-3000:])
     return proc
 
 
