@@ -177,6 +177,16 @@ def sink_worker(ns: argparse.Namespace) -> int:
     profiler = cProfile.Profile() if ns.profile else None
     if profiler:
         profiler.enable()
+
+    def progress() -> None:   # what the bench waits on: messages consumed and rows written, committed
+        while not stop_event.wait(0.2):
+            st = sink.stats
+            tmp = work / "progress.tmp"
+            tmp.write_text(json.dumps({"messages": st.messages, "batches": st.batches, "commits": st.commits,
+                                       "rows": sum(st.rows.values())}))
+            tmp.replace(work / "progress.json")
+
+    threading.Thread(target=progress, daemon=True).start()
     stats = sink.run(stop_event)
     if profiler:
         profiler.disable()
@@ -213,8 +223,21 @@ class SinkProcess:
     def q(self, sql: str) -> list[tuple]:
         return self.client.query(sql).result_rows
 
+    def progress(self) -> dict:
+        try:
+            return json.loads((self.work / "progress.json").read_text())
+        except (OSError, ValueError):
+            return {"messages": 0, "batches": 0, "commits": 0, "rows": 0}
+
+    def wait_consumed(self, messages: int, poll: float = 0.05) -> dict:
+        """Until the sink has written (and committed) a row for each of `messages` messages: every
+        message of these topics becomes exactly one row write (duplicates included, merged later)."""
+        while (p := self.progress())["rows"] < messages:
+            time.sleep(poll)
+        return p
+
     def rows(self) -> int:
-        """Rows inserted so far (every version; backfill writes each row once)."""
+        """Rows inserted so far (every version; merges may later collapse duplicates)."""
         sql = " + ".join(f"(SELECT count() FROM depinflow.{t})" for t in (*FLOW_TABLES, "instructions",
                                                                            "dead_letters"))
         return int(self.q(f"SELECT {sql}")[0][0])
@@ -303,8 +326,7 @@ def backfill(args, data: Path, broker: LocalBroker) -> None:
                 raise RuntimeError(f"listener failed: {err[-3000:]}")
             summary = json.loads(out.strip().splitlines()[-1])
             expected = summary["events"] + summary["instructions"] + summary["dead_letters"]
-            while sink.rows() < expected:
-                time.sleep(0.05)
+            sink.wait_consumed(expected + summary["statuses"])
             wall = time.perf_counter() - t0
         sink_stats = sink.stop()
     finally:
@@ -455,15 +477,16 @@ def long_run(args, data: Path, broker: LocalBroker) -> None:
                                     cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         while listener.poll() is None:
             time.sleep(args.long_sample_seconds)
-            samples.append((time.perf_counter() - t0, sink.rows(), rss(listener.pid), rss(sink.proc.pid)))
+            samples.append((time.perf_counter() - t0, sink.progress()["rows"], rss(listener.pid), rss(sink.proc.pid)))
         out, err = listener.communicate()
         if listener.returncode != 0:
             raise RuntimeError(f"listener failed: {err[-3000:]}")
         summary = json.loads(out.strip().splitlines()[-1])
         expected = summary["events"] + summary["instructions"] + summary["dead_letters"]
-        while (n := sink.rows()) < expected:
-            samples.append((time.perf_counter() - t0, n, 0, rss(sink.proc.pid)))
+        while (p := sink.progress())["messages"] < expected + summary["statuses"]:
+            samples.append((time.perf_counter() - t0, p["rows"], 0, rss(sink.proc.pid)))
             time.sleep(args.long_sample_seconds)
+        sink.wait_consumed(expected + summary["statuses"])
         wall = time.perf_counter() - t0
         sink.stop()
     finally:
