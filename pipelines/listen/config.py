@@ -23,7 +23,6 @@ carry both: the listener reads [kafka], [rpc], [listen] and [metrics] and ignore
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.local.state import default_data_dir
+from pipelines.settings import ConfigError, coerce_scalar, read_env, read_toml
 
 _TOML_KEYS: dict[tuple[str, str], str] = {
     ("rpc", "url"): "rpc_url",
@@ -85,10 +85,6 @@ ENV_VARS: dict[str, str] = {
     "DEPINFLOW_LISTEN_METRICS_PORT": "metrics_port",
     "DEPINFLOW_METRICS_HOST": "metrics_host",
 }
-
-
-class ConfigError(ValueError):
-    """A setting is missing, unknown or of the wrong type."""
 
 
 def _default_checkpoint() -> str:
@@ -193,16 +189,9 @@ def _coerce(name: str, value: Any) -> Any:
         raise ConfigError(f"unknown setting {name}")
     kind = kinds[name]
     try:
-        if kind in ("int", "int | None"):
-            return None if value in (None, "") else int(value)
-        if kind == "float":
-            return float(value)
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            return str(value).strip().lower() in {"1", "true", "yes", "on"}
-        if kind == "str | None":
-            return value or None
+        done, converted = coerce_scalar(kind, value)
+        if done:
+            return converted
         if kind.startswith("list"):
             if isinstance(value, str):
                 return [v.strip() for v in value.split(",") if v.strip()]
@@ -229,23 +218,9 @@ def _parse_pairs(text: str) -> dict[str, float]:
 
 
 def _from_toml(path: Path) -> dict[str, Any]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from None
-    out: dict[str, Any] = {}
-    for section, values in data.items():
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: top-level key {section!r} must be a [section]")
-        for key, value in values.items():
-            name = _TOML_KEYS.get((section, key))
-            if name is None:
-                if section in _OWN_SECTIONS:
-                    raise ConfigError(f"{path}: unknown setting [{section}] {key}")
-                continue  # another service's setting ([sink], [clickhouse], unknown [kafka] keys)
-            out[name] = _coerce(name, value)
-    return out
+    # other services' settings ([sink], [clickhouse], unknown [kafka] keys) are ignored
+    return read_toml(path, _TOML_KEYS, _coerce, own_sections=_OWN_SECTIONS)
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    return {name: _coerce(name, env[var]) for var, name in ENV_VARS.items() if var in env and env[var] != ""}
+    return read_env(env, ENV_VARS, _coerce, skip_empty=True)

@@ -7,7 +7,6 @@ container with env vars, and a flag on the command line wins for a one-off run.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from infra.local.clickhouse import chdb_dsn
 from infra.local.state import default_data_dir
+from pipelines.settings import ConfigError, coerce_scalar, read_env, read_toml
 
 # (section, key in the TOML file) -> field
 _TOML_KEYS: dict[tuple[str, str], str] = {
@@ -51,10 +51,6 @@ ENV_VARS: dict[str, str] = {
     "DEPINFLOW_METRICS_PORT": "metrics_port",
     "DEPINFLOW_METRICS_HOST": "metrics_host",
 }
-
-
-class ConfigError(ValueError):
-    """A setting is missing, unknown or of the wrong type."""
 
 
 def _default_dsn() -> str:
@@ -103,16 +99,9 @@ def _types() -> dict[str, Any]:
 def _coerce(name: str, value: Any) -> Any:
     kind = _types()[name]
     try:
-        if kind == "int" or kind == "int | None":
-            return None if value in (None, "") else int(value)
-        if kind == "float":
-            return float(value)
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            return str(value).strip().lower() in {"1", "true", "yes", "on"}
-        if kind == "str | None":
-            return value or None
+        done, converted = coerce_scalar(kind, value)
+        if done:
+            return converted
         if kind.startswith("dict"):
             if not isinstance(value, dict):
                 raise TypeError("expected a table")
@@ -123,21 +112,8 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def _from_toml(path: Path) -> dict[str, Any]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from None
-    out: dict[str, Any] = {}
-    for section, values in data.items():
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: top-level key {section!r} must be a [section]")
-        for key, value in values.items():
-            name = _TOML_KEYS.get((section, key))
-            if name is None:
-                raise ConfigError(f"{path}: unknown setting [{section}] {key}")
-            out[name] = _coerce(name, value)
-    return out
+    return read_toml(path, _TOML_KEYS, _coerce)
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    return {name: _coerce(name, env[var]) for var, name in ENV_VARS.items() if var in env}
+    return read_env(env, ENV_VARS, _coerce)
