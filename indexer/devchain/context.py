@@ -52,6 +52,8 @@ class SimContext:
     day: str = ""
     epoch: int = 0
     day_fraction: float = 0.0            # position of the block inside its UTC day, 0..1
+    # debits the plan under construction already makes, per token account (see `reserve`)
+    pending: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.builder is None:
@@ -90,7 +92,24 @@ class SimContext:
         """A token account of `owner` holding at least `need` (topped up outside the simulated
         window: the account existed with that balance before the first block)."""
         addr = self.token_account(owner, mint)
-        entry = self.tokens.accounts[addr]
-        if entry[2] < need:
-            entry[2] += need * headroom
+        self.reserve(addr, need, need * headroom)
         return addr
+
+    def reserve(self, address: str, amount: int, topup: int) -> None:
+        """Make `amount` spendable from `address` by the plan under construction, on top of what the
+        plan already debits from it; if it is not, add `topup` (at least the shortfall) to the opening
+        balance ("the account held it before the simulated window").
+
+        WHY per plan: a plan is built before its transaction executes, so two debits of one account
+        in one transaction (two delegation claims from the same pool) each saw the untouched balance
+        and together could overdraw it - the "would go negative" failure of long, dense ledgers.
+        With nothing pending this is exactly the old single check (same bytes for the same seed)."""
+        entry = self.tokens.accounts[address]
+        held = self.pending.get(address, 0)
+        if entry[2] - held < amount:
+            entry[2] += max(topup, amount + held - entry[2])
+        self.pending[address] = held + amount
+
+    def begin_plan(self) -> None:
+        """Forget the pending debits of the previous plan (called by the ledger around each plan)."""
+        self.pending.clear()

@@ -226,9 +226,7 @@ def burn_delegated(ctx: SimContext) -> Plan:
     escrow = pda(A.DATA_CREDITS, b"escrow_dc_account", b58(delegated))
     amount = ctx.rng.randrange(1, 3_000_000) if ctx.rng.random() < 0.9 else ctx.rng.randrange(10**7, 10**9)
     ctx.token_account(delegated, A.DC, address=escrow)
-    entry = ctx.tokens.accounts[escrow]
-    if entry[2] < amount:
-        entry[2] += amount * 1000
+    ctx.reserve(escrow, amount, amount * 1000)
     epoch_info = _sub_dao_epoch_info(sub_dao, ctx.epoch)
     track = anchor_ix(A.HELIUM_SUB_DAOS, "track_dc_burn_v0",
                       {"sub_dao_epoch_info": epoch_info, "sub_dao": sub_dao, "account_payer": A.DC_ACCOUNT_PAYER,
@@ -498,9 +496,7 @@ def lazy_distributor_payout(ctx: SimContext) -> Plan:
     dest = ctx.token_account(owner, mint)
     recipient = pda(A.LAZY_DISTRIBUTOR, b"recipient", b58(ld), b58(ctx.address(f"asset:{owner}")))
     amount = 0 if ctx.rng.random() < 0.05 else ctx.rng.randrange(10**4, 10**9 if mint == A.HNT else 10**10)
-    entry = ctx.tokens.accounts[escrow]
-    if entry[2] < amount:
-        entry[2] += amount * 1000      # the escrow held earlier epochs' rewards
+    ctx.reserve(escrow, amount, amount * 1000)      # the escrow held earlier epochs' rewards
     oracle_payer = ctx.signer("oracle:rewards")
     set_rewards = anchor_ix(
         A.LAZY_DISTRIBUTOR, "set_current_rewards_v1",
@@ -545,9 +541,7 @@ def delegation_claims(ctx: SimContext) -> Plan:
             pool = ctx.token_account(ctx.address(f"delegator_pool_owner:{dnt}"), dnt,
                                      address=ctx.address(f"delegator_pool:{dnt}"))
             breaker = ctx.address(f"delegator_pool_breaker:{dnt}")
-        entry = ctx.tokens.accounts[pool]
-        if entry[2] < amount:
-            entry[2] += amount * 10_000
+        ctx.reserve(pool, amount, amount * 10_000)    # both claims of one transaction may share the pool
         delegator_ata = ctx.token_account(position_owner, mint)
         burn = post138 and ctx.rng.random() < 0.3
         if burn:
@@ -597,8 +591,7 @@ def treasury_redeem(ctx: SimContext) -> Plan:
     src = ctx.funded(owner, dnt, amount, headroom=100)
     dst = ctx.token_account(owner, A.HNT)
     treasury = ctx.token_account(_treasury_owner(ctx, dnt), A.HNT, address=_treasury(dnt))
-    if ctx.tokens.amount(treasury) < out:
-        ctx.tokens.accounts[treasury][2] += out * 10_000
+    ctx.reserve(treasury, out, out * 10_000)
     breaker = ctx.address(f"treasury_breaker:{dnt}")
     tm = A.TREASURY_MANAGEMENT_ACCOUNTS[dnt]
     ix = anchor_ix(
@@ -619,8 +612,7 @@ def fanout_distribute(ctx: SimContext) -> Plan:
     fanout = ctx.address("hst_fanout")
     token_account = ctx.token_account(fanout, A.HNT, address=ctx.address("hst_pool"))
     amount = ctx.rng.randrange(10**6, 10**10)
-    if ctx.tokens.amount(token_account) < amount:
-        ctx.tokens.accounts[token_account][2] += amount * 1000
+    ctx.reserve(token_account, amount, amount * 1000)
     to = ctx.token_account(payer, A.HNT)
     ix = anchor_ix(
         A.FANOUT, "distribute_v0",
@@ -671,8 +663,7 @@ def mini_fanout_distribute(ctx: SimContext) -> Plan:
     mini = A.COUNCIL_MINI_FANOUT if ctx.rng.random() < 0.5 else ctx.address(f"mini_fanout:{ctx.rng.randrange(8)}")
     src = ctx.token_account(mini, A.HNT)
     shares = [ctx.rng.randrange(10**5, 10**9) for _ in range(ctx.rng.randrange(2, 5))]
-    if ctx.tokens.amount(src) < sum(shares):
-        ctx.tokens.accounts[src][2] += sum(shares) * 100
+    ctx.reserve(src, sum(shares), sum(shares) * 100)
     transfers = []
     for k, amount in enumerate(shares):
         dst = ctx.token_account(ctx.keys.signer(f"shareholder:{mini}:{k}"), A.HNT)

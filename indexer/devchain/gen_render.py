@@ -111,8 +111,7 @@ def wormhole_migration(ctx: SimContext) -> Plan:
     amount = ctx.rng.randrange(UNIT, 10_000 * UNIT)
     reserve_owner = ctx.address("render:reserve-owner")
     reserve = ctx.token_account(reserve_owner, A.RENDER, address=A.RENDER_TREASURY_ACCOUNT)
-    if ctx.tokens.amount(reserve) < amount:
-        ctx.tokens.accounts[reserve][2] += amount * 10_000
+    ctx.reserve(reserve, amount, amount * 10_000)
     dst = ctx.token_account(user, A.RENDER)
     t = spl_transfer(reserve, dst, reserve_owner, amount, mint=A.RENDER, checked=True,
                      events=[_ev("other", "migration", amount)])

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -325,8 +326,15 @@ class _Generator:
         return f(self.ctx)
 
     # -- main loop ---------------------------------------------------------------------------
-    def run(self) -> Ledger:
-        cfg, rng, ctx, ledger = self.cfg, self.rng, self.ctx, self.ledger
+    def iter_blocks(self) -> Iterator[tuple[Block, list[dict]]]:
+        """Blocks in slot order with the ground-truth events of each, generated one at a time.
+
+        WHY a generator: a long ledger (millions of transactions) does not fit in memory; a consumer
+        (`Ledger` for tests, `indexer.devchain.stream` for long runs) keeps what it needs. The random
+        draws happen in exactly the same order as when everything was kept, so a given SimConfig
+        still yields the same bytes. `self.ctx.tokens` is the live balance state after the last
+        yielded block."""
+        cfg, rng, ctx = self.cfg, self.rng, self.ctx
         start = _day_start(cfg.start_day)
         from indexer.decode import eras
 
@@ -352,19 +360,22 @@ class _Generator:
                     saved_tokens = {a: list(v) for a, v in ctx.tokens.accounts.items()}
                     saved_lamports = dict(ctx.builder.lamports)
                 txs: list[TxRecord] = []
+                events: list[dict] = []
                 for factory in fixed:
+                    ctx.begin_plan()
                     plan = factory(ctx)
                     if plan is not None:
                         rec, evs = self._build(plan, forked)
                         txs.append(rec)
-                        ledger.events.extend(evs)
+                        events.extend(evs)
                 for _ in range(n):
+                    ctx.begin_plan()
                     plan = self._random_plan()
                     if plan is None:
                         continue
                     rec, evs = self._build(plan, forked)
                     txs.append(rec)
-                    ledger.events.extend(evs)
+                    events.extend(evs)
                 blockhash = _hash32(cfg.seed, "block", slot)
                 block = Block(
                     slot=slot,
@@ -376,7 +387,6 @@ class _Generator:
                     transactions=txs,
                     forked=forked,
                 )
-                ledger._append(block)
                 if forked:
                     ctx.tokens.accounts.clear()
                     ctx.tokens.accounts.update(saved_tokens)
@@ -387,8 +397,15 @@ class _Generator:
                     self.recent_hashes.append(blockhash)
                     if len(self.recent_hashes) > 64:
                         del self.recent_hashes[:32]
-        ledger.tokens = ctx.tokens
-        ledger.lookup = ctx.lookup
+                yield block, events
+
+    def run(self) -> Ledger:
+        ledger = self.ledger
+        for block, events in self.iter_blocks():
+            ledger.events.extend(events)
+            ledger._append(block)
+        ledger.tokens = self.ctx.tokens
+        ledger.lookup = self.ctx.lookup
         return ledger
 
 
