@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
+import pstats
 import shutil
 import signal
 import statistics
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,16 +72,51 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def backfill_pass(url: str, bootstrap: str, data: Path, prefix: str, args, pids: dict[str, int]) -> dict:
+STAGES = (("indexer/rpc", "RPC client"), ("indexer/sources", "sources (backfill/live)"),
+          ("indexer/decode", "decode"), ("indexer/networks", "classify"),
+          ("indexer/checkpoint", "checkpoint"), ("pipelines/listen", "listener (messages, publish)"),
+          ("pipelines/kafka", "Kafka messages"), ("confluent_kafka", "Kafka producer"),
+          ("kafka/", "Kafka producer"), ("aiohttp", "HTTP (aiohttp)"), ("yarl", "HTTP (aiohttp)"),
+          ("multidict", "HTTP (aiohttp)"), ("asyncio", "event loop"), ("selectors", "event loop"),
+          ("structlog", "logging"), ("logging", "logging"))
+_WAITS = ("poll", "select", "epoll", "sleep", "acquire", "wait")
+
+
+def profile_by_stage(prof: cProfile.Profile) -> list[tuple[str, float, float]]:
+    """(stage, own seconds, share); a C function counts where its biggest caller is, waits as idle."""
+    st = pstats.Stats(prof)
+    by: dict[str, float] = defaultdict(float)
+    for (filename, _line, name), (_cc, _nc, tt, _ct, callers) in st.stats.items():
+        if filename == "~":
+            caller = max(callers.items(), key=lambda kv: kv[1][2])[0] if callers else ("~", 0, name)
+            filename = caller[0]
+            if any(w in name for w in _WAITS):
+                by["idle (select/poll/locks)"] += tt
+                continue
+        stage = next((label for key, label in STAGES if key in filename), "other (stdlib, orjson ...)")
+        by[stage] += tt
+    total = sum(by.values()) or 1.0
+    return sorted(((k, v, v / total) for k, v in by.items()), key=lambda r: -r[1])
+
+
+def backfill_pass(url: str, bootstrap: str, data: Path, prefix: str, args, pids: dict[str, int],
+                  profile: bool = False) -> dict:
     cfg = ListenerConfig(rpc_url=url, websocket=False, bootstrap=bootstrap, topic_prefix=prefix,
                          checkpoint=str(data / f"{prefix}.json"), progress="off", partitions=args.partitions,
                          fetch_concurrency=args.fetch_concurrency, rpc_batch=args.rpc_batch,
                          kafka_client=args.kafka_client, mode=args.mode, workers=args.workers,
-                         from_slot=0 if args.mode == "blocks" else None)
+                         from_slot=0 if args.mode == "blocks" else None,
+                         producer_overrides=dict(kv.split("=", 1) for kv in getattr(args, "producer", None) or []))
     listener = Listener(cfg)
+    prof = cProfile.Profile() if profile else None
+    loadavg = Path("/proc/loadavg").read_text().split()[0]
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     t0 = time.perf_counter()
+    if prof:
+        prof.enable()
     summary = listener.run_until_caught_up(timeout=3600)
+    if prof:
+        prof.disable()
     wall = time.perf_counter() - t0
     cpu = {name: round(cpu_seconds(pid) - before[name], 1) for name, pid in pids.items()}
     p = listener.process_stats
@@ -90,7 +128,9 @@ def backfill_pass(url: str, bootstrap: str, data: Path, prefix: str, args, pids:
             "kafka_messages": summary.events + summary.instructions + summary.dead_letters,
             "decode_classify_serialize_s": round(p.cpu_seconds, 2),
             "rpc_requests": listener.rpc_stats.requests, "rpc_errors": listener.rpc_stats.total_errors(),
-            "cpu_seconds": cpu}
+            "loadavg_at_start": loadavg, "cpu_seconds": cpu,
+            "cpu_us_per_tx": {k: round(1e6 * v / max(1, summary.transactions)) for k, v in cpu.items()},
+            "profile": profile_by_stage(prof) if prof else None}
 
 
 def live_pass(url: str, bootstrap: str, data: Path, seconds: float, kafka_client: str) -> dict:
@@ -129,7 +169,12 @@ def main() -> int:
     ap.add_argument("--live-tx-per-slot", type=float, default=8.0)
     ap.add_argument("--kafka-client", default="auto", choices=["auto", "confluent", "kafka-python"])
     ap.add_argument("--mode", default="addresses", choices=["addresses", "blocks"])
+    ap.add_argument("--producer", action="append", metavar="KEY=VALUE",
+                    help="librdkafka producer setting for the listener, e.g. linger.ms=50 (repeatable)")
     ap.add_argument("--workers", type=int, default=0, help="backfill worker processes (0 = in-process)")
+    ap.add_argument("--runs", type=int, default=3, help="measured backfill passes (median reported)")
+    ap.add_argument("--profile", action="store_true",
+                    help="cProfile the last measured pass (listener main thread; slows it ~2x)")
     ap.add_argument("--skip-backfill", action="store_true")
     ap.add_argument("--skip-live", action="store_true")
     args = ap.parse_args()
@@ -154,10 +199,26 @@ def main() -> int:
                     pids = {"listener+workers": os.getpid(), "simulator": sim.pid, "broker": broker.proc.pid}
                     warm = backfill_pass(url, broker.bootstrap, data, "benchwarm", args, pids)
                     print(f"backfill pass 1 (cold simulator cache): {warm}")
-                    hot = backfill_pass(url, broker.bootstrap, data, "benchhot", args, pids)
-                    print(f"backfill pass 2 (measured):             {hot}")
-                    print(f"BACKFILL: {hot['tx_per_s']} tx/s end to end into Kafka "
-                          f"({hot['transactions']} tx, {hot['kafka_messages']} messages, {hot['seconds']} s)")
+                    runs = []
+                    for i in range(args.runs):
+                        hot = backfill_pass(url, broker.bootstrap, data, f"benchhot{i}", args, pids,
+                                            profile=args.profile and i == args.runs - 1)
+                        prof = hot.pop("profile")
+                        print(f"backfill pass {i + 2} (measured):  {hot}")
+                        if prof:
+                            print("listener profile (own time by stage, main thread; under cProfile):")
+                            for stage, secs, share in prof:
+                                print(f"    {stage:<34}{secs:>8.2f} s {share:>6.1%}")
+                        else:
+                            runs.append(hot)
+                    if runs:
+                        med = sorted(runs, key=lambda r: r["tx_per_s"])[len(runs) // 2]
+                        per_k = {k: round(statistics.median(r["cpu_seconds"][k] for r in runs)
+                                          * 1000 / med["transactions"], 3) for k in pids}
+                        print(f"BACKFILL: median {med['tx_per_s']} tx/s end to end into Kafka over {len(runs)} "
+                              f"runs {sorted(r['tx_per_s'] for r in runs)} ({med['transactions']} tx, "
+                              f"{med['kafka_messages']} messages); CPU-s per 1k tx (median): {per_k}, "
+                              f"total {round(sum(per_k.values()), 3)}")
                 finally:
                     stop(sim)
             if not args.skip_live:
