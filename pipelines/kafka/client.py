@@ -43,3 +43,28 @@ def make_consumer(bootstrap: str, group_id: str | None, topics: list[str] | None
     if topics:
         consumer.subscribe(topics)
     return consumer
+
+
+# librdkafka names. WHY these: offsets are committed by the sink, explicitly and synchronously, only
+# after ClickHouse has the rows (no auto commit, no auto offset store); fetches are large because the
+# sink inserts 50k-row batches; the local queue is bounded (~128 MiB) so a slow ClickHouse does not
+# let a consumer buffer a whole topic in memory.
+CONFLUENT_CONSUMER_DEFAULTS: dict[str, Any] = {
+    "enable.auto.commit": False,
+    "enable.auto.offset.store": False,
+    "auto.offset.reset": "earliest",
+    "fetch.max.bytes": 64 * 1024 * 1024,
+    "max.partition.fetch.bytes": 16 * 1024 * 1024,
+    "queued.max.messages.kbytes": 128 * 1024,
+    "session.timeout.ms": 10_000,
+    "heartbeat.interval.ms": 3_000,
+    "log.connection.close": False,   # idle broker connections closing are not worth a stderr line
+}
+
+
+def make_confluent_consumer(bootstrap: str, group_id: str, **overrides: Any):
+    """A confluent-kafka (librdkafka) Consumer with the settings above; the caller subscribes."""
+    from confluent_kafka import Consumer
+
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": group_id, **CONFLUENT_CONSUMER_DEFAULTS,
+                     **overrides})

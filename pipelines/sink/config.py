@@ -23,6 +23,8 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("kafka", "group_id"): "group_id",
     ("kafka", "client_id"): "client_id",
     ("kafka", "consumer"): "consumer_overrides",
+    ("kafka", "confluent"): "confluent_overrides",
+    ("kafka", "client"): "kafka_client",
     ("clickhouse", "dsn"): "clickhouse_dsn",
     ("clickhouse", "database"): "database",
     ("clickhouse", "cluster"): "cluster",
@@ -42,6 +44,7 @@ ENV_VARS: dict[str, str] = {
     "DEPINFLOW_KAFKA_BOOTSTRAP": "bootstrap",
     "DEPINFLOW_TOPIC_PREFIX": "topic_prefix",
     "DEPINFLOW_SINK_GROUP": "group_id",
+    "DEPINFLOW_SINK_KAFKA_CLIENT": "kafka_client",
     "DEPINFLOW_CLICKHOUSE_DSN": "clickhouse_dsn",
     "DEPINFLOW_CLICKHOUSE_DATABASE": "database",
     "DEPINFLOW_CLICKHOUSE_CLUSTER": "cluster",
@@ -76,7 +79,9 @@ class SinkConfig:
     json_flows: bool = True               # embedded engine: ClickHouse parses flow JSON (sink/jsonflows.py)
     metrics_port: int | None = None       # Prometheus /metrics; None = no HTTP server
     metrics_host: str = "127.0.0.1"
-    consumer_overrides: dict[str, Any] = field(default_factory=dict)
+    kafka_client: str = "auto"            # auto (confluent-kafka when installed) | confluent | kafka-python
+    consumer_overrides: dict[str, Any] = field(default_factory=dict)   # kafka-python settings (snake_case)
+    confluent_overrides: dict[str, Any] = field(default_factory=dict)  # librdkafka settings (dotted names)
 
     @classmethod
     def load(cls, path: str | Path | None = None, env: Mapping[str, str] | None = None,
@@ -90,6 +95,8 @@ class SinkConfig:
     def __post_init__(self) -> None:
         if self.batch_rows < 1 or self.batch_seconds <= 0:
             raise ConfigError("batch_rows must be >= 1 and batch_seconds > 0")
+        if self.kafka_client not in ("auto", "confluent", "kafka-python"):
+            raise ConfigError("kafka client must be auto, confluent or kafka-python")
 
 
 def _types() -> dict[str, Any]:

@@ -18,9 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import structlog
-from kafka import ConsumerRebalanceListener, TopicPartition
-from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
+from kafka import TopicPartition
 
 from infra.local.clickhouse import get_client, is_embedded, redact_dsn
 from pipelines.clickhouse.migrate import migrate
@@ -34,11 +32,11 @@ from pipelines.clickhouse.tables import (
     TableSpec,
     flow_table,
 )
-from pipelines.kafka.client import make_consumer
 from pipelines.kafka.topics import Topics
 from pipelines.sink import jsonflows
 from pipelines.sink.columns import flow_columns
 from pipelines.sink.config import SinkConfig
+from pipelines.sink.consumer import CommitFailed, KafkaPythonSource, open_source
 from pipelines.sink.metrics import SinkMetrics
 from pipelines.sink.rows import (
     KIND_DEADLETTER,
@@ -89,6 +87,10 @@ class SinkStats:
     parse_seconds: float = 0.0
     write_seconds: float = 0.0
     commit_seconds: float = 0.0
+    # perf_counter of the first record fetched and of the last commit: the span benchmarks divide by
+    # (it leaves out connecting, migrating and the group join, which happen once per process)
+    first_fetch_at: float = 0.0
+    last_commit_at: float = 0.0
 
 
 @dataclass
@@ -170,17 +172,6 @@ def row_slots(spec: TableSpec, rows: list[tuple]) -> list[int]:
     return [r[i] for r in rows]
 
 
-class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, sink: Sink) -> None:
-        self.sink = sink
-
-    def on_partitions_revoked(self, revoked):
-        self.sink._on_revoked(revoked)
-
-    def on_partitions_assigned(self, assigned):
-        log.info("sink_partitions_assigned", partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in assigned))
-
-
 class Sink:
     """One member of the sink consumer group."""
 
@@ -193,7 +184,8 @@ class Sink:
         self.stats = SinkStats()
         self._client = client
         self._writer: Writer | None = None
-        self._consumer = None
+        self._consumer = None      # consumer.ConfluentSource | consumer.KafkaPythonSource
+        self._codec = KafkaPythonSource   # reads records of the consumer in use (the writer thread too)
         self._batch = Batch()
         self._committed: dict[TopicPartition, int] = {}
         self._stop = threading.Event()
@@ -215,11 +207,14 @@ class Sink:
         if self.config.metrics_port is not None and self._metrics_server is None:
             self._metrics_server = self.metrics.serve(self.config.metrics_port, self.config.metrics_host)
         self._with_retry(self._ensure_writer)
-        overrides = {"max_poll_records": self.config.max_poll_records, "client_id": self.config.client_id,
-                     **self.config.consumer_overrides}
-        self._consumer = make_consumer(self.config.bootstrap, self.config.group_id, **overrides)
-        self._consumer.subscribe(topics=list(self.kinds), listener=_Rebalance(self))
+        cfg = self.config
+        self._consumer = open_source(cfg.kafka_client, cfg.bootstrap, cfg.group_id, cfg.client_id,
+                                     cfg.max_poll_records, cfg.consumer_overrides, cfg.confluent_overrides)
+        self._codec = type(self._consumer)
+        self._consumer.subscribe(list(self.kinds), on_assign=self._on_assigned, on_revoke=self._on_revoked,
+                                 on_lost=self._on_lost)
         log.info("sink_started", bootstrap=self.config.bootstrap, group=self.config.group_id,
+                 kafka_client=self._consumer.name,
                  topics=list(self.kinds), clickhouse=redact_dsn(self.config.clickhouse_dsn),
                  database=self.config.database)
 
@@ -227,7 +222,7 @@ class Sink:
         """Leave the group without committing anything not yet flushed (it will be re-read)."""
         if self._consumer is not None:
             try:
-                self._consumer.close(autocommit=False)
+                self._consumer.close()
             except Exception as exc:  # noqa: BLE001 - closing is best effort
                 log.warning("sink_consumer_close_failed", error=str(exc))
             self._consumer = None
@@ -292,8 +287,7 @@ class Sink:
     def _poll_once(self) -> int:
         room = self.config.batch_rows - self._batch.count    # batches never exceed batch_rows
         t0 = time.perf_counter()
-        records = self._consumer.poll(timeout_ms=self.config.poll_timeout_ms,
-                                      max_records=max(1, min(self.config.max_poll_records, room)))
+        records = self._consumer.poll(max(1, min(self.config.max_poll_records, room)), self.config.poll_timeout_ms)
         t1 = time.perf_counter()
         n = 0
         for tp, recs in records.items():
@@ -305,9 +299,11 @@ class Sink:
                     self._add(kind, tp, r)
             n += len(recs)
             self.metrics.messages.labels(tp.topic).inc(len(recs))
-            self._batch.offsets[tp] = recs[-1].offset + 1
+            self._batch.offsets[tp] = self._codec.next_offset(recs)
         self.stats.messages += n
         if n:
+            if not self.stats.first_fetch_at:
+                self.stats.first_fetch_at = t1
             self.stats.poll_seconds += t1 - t0
             self.stats.parse_seconds += time.perf_counter() - t1
         return n
@@ -319,8 +315,9 @@ class Sink:
     def _add_raw_flows(self, tp: TopicPartition, recs: list) -> None:
         """Route flows by their `flow_class` header, undecoded; no header: the decoding path."""
         by_table: dict[str, list] = defaultdict(list)
+        headers = self._codec.headers
         for r in recs:
-            table = header_table(r.headers)
+            table = header_table(headers(r))
             if table is None:
                 self._add(KIND_FLOW, tp, r)
             else:
@@ -328,7 +325,8 @@ class Sink:
         for table, rs in by_table.items():
             self._batch.add_raw(table, tp, rs)
 
-    def _add(self, kind: str, tp: TopicPartition, r) -> None:
+    def _add(self, kind: str, tp: TopicPartition, rec) -> None:
+        r = self._codec.record(rec)
         src = Source(tp.topic, tp.partition, r.offset, r.timestamp, r.key, r.value, r.headers)
         try:
             if kind == KIND_FLOW:       # validated column-wise at flush (columns.flow_columns)
@@ -548,7 +546,8 @@ class Sink:
             groups = [recs for recs in by_tp.values() if recs]
             if not groups:
                 continue
-            data = jsonflows.payload([r.value for recs in groups for r in recs])
+            values = self._codec.values
+            data = jsonflows.payload([v for recs in groups for v in values(recs)])
             ranges = jsonflows.slot_hints(data, [len(g) for g in groups]) if data is not None else None
             if not ranges:
                 out.json_refused += 1
@@ -572,7 +571,7 @@ class Sink:
                     dead_sources: list, out: Written) -> None:
         """The exact path for raw flows ClickHouse refused: decode each, route by its value."""
         for recs in groups:
-            for r in recs:
+            for r in map(self._codec.record, recs):
                 src = Source(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value, r.headers)
                 try:
                     event = decode_value(r.value)
@@ -642,12 +641,30 @@ class Sink:
             self._stop.wait(seconds)
             return
         assigned = consumer.assignment()
-        consumer.pause(*assigned)
+        consumer.pause(assigned)
         try:
             while time.monotonic() < end and not self._stop.is_set():
-                consumer.poll(timeout_ms=max(1, int(min(0.5, end - time.monotonic()) * 1000)))
+                consumer.keep_alive(max(1, int(min(0.5, end - time.monotonic()) * 1000)))
         finally:
-            consumer.resume(*[tp for tp in assigned if tp in consumer.assignment()])
+            consumer.resume(assigned)
+
+    def _on_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("sink_partitions_assigned", partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in assigned))
+
+    def _on_lost(self, lost: list[TopicPartition]) -> None:
+        """The group moved on without us (session timeout): another member may already own these
+        partitions, so nothing fetched may be committed. The write in flight finishes (its rows are
+        harmless duplicates for the new owner's re-read) and its offsets are dropped."""
+        log.warning("sink_partitions_lost", partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in lost))
+        if self._pending is not None:
+            _batch, _started, future = self._pending
+            self._pending = None
+            try:
+                future.result()
+            except Exception as exc:  # noqa: BLE001 - dropped either way; the new owner re-reads it
+                log.warning("sink_write_dropped", why="partitions lost", error=str(exc)[:300])
+        if self._batch.offsets:
+            self._abandon("partitions lost")
 
     def _on_revoked(self, revoked) -> None:
         """Commit what we hold before losing the partitions; if we cannot, drop it uncommitted
@@ -669,17 +686,24 @@ class Sink:
         self._batch = Batch()
 
     def _commit(self, offsets: dict[TopicPartition, int]) -> None:
-        meta = {tp: OffsetAndMetadata(off, "", -1) for tp, off in offsets.items()}
+        owned = self._consumer.assignment()
+        foreign = [tp for tp in offsets if tp not in owned]
+        if foreign:   # never commit for a partition this member no longer owns (its new owner re-reads)
+            log.warning("sink_commit_skipped_unowned", partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in foreign))
+            offsets = {tp: off for tp, off in offsets.items() if tp in owned}
+            if not offsets:
+                return
         for attempt in range(3):
             try:
-                self._consumer.commit(offsets=meta)
+                self._consumer.commit(offsets)
                 break
-            except KafkaError as exc:
+            except CommitFailed as exc:
                 log.warning("sink_commit_failed", attempt=attempt + 1, error=str(exc))
                 if attempt == 2:  # rows are in ClickHouse; a re-read after restart is harmless
                     return
                 time.sleep(0.2 * (attempt + 1))
         self.stats.commits += 1
+        self.stats.last_commit_at = time.perf_counter()
         self._committed.update(offsets)
         self.metrics.last_commit.set(time.time())
         self._update_lag()
