@@ -8,7 +8,12 @@ changes where each table lives. Layout for database `db` on cluster `c`:
   `default_replica_path`/`default_replica_name`, i.e. per shard `{shard}` and per replica `{replica}`);
 - `db.<table>`: `Distributed(c, db_shard, <table>, <sharding key>)` with the public name, so the
   sink, the views, `depinflow sql` and the report use the same names on one node or a cluster;
-- views in `db`, over the Distributed tables.
+- views in `db`, over the Distributed tables;
+- insert-triggered materialized views (the rollup's day markers) in `db_shard`, on the shard tables:
+  a Distributed insert lands on a shard as a local insert, and that is what fires them;
+- refreshable materialized views (the rollup refresh) in `db`, reading and writing through the
+  Distributed tables. `ON CLUSTER` creates one on every node and each refreshes on its own schedule:
+  the rows are the same recomputation, the newest wins (see schemas/clickhouse/README.md).
 
 Sharding keys keep everything a query must see together on one shard:
 - flow tables, instructions and commitment_status by `cityHash64(signature)`: all versions of an
@@ -57,6 +62,9 @@ SHARDING_KEYS: dict[str, str] = {
     "dead_letters": "cityHash64(event_id)",
     "prices": "cityHash64(token)",
     "price_pegs": "cityHash64(token)",
+    # every version of a day's marker / rollup row on one shard, so FINAL and argMax see them together
+    "flow_days_touched": "cityHash64(network, day)",
+    "flows_daily_rollup": "cityHash64(network, day)",
 }
 
 # Session settings a client should use against the cluster layout (the sink, `depinflow migrate`):
@@ -69,6 +77,8 @@ CLUSTER_CLIENT_SETTINGS: dict[str, str] = {
 
 _CREATE_TABLE = re.compile(r"^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?\$\{db\}\.(\w+)", re.IGNORECASE)
 _CREATE_VIEW = re.compile(r"^CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s", re.IGNORECASE)
+_CREATE_MV = re.compile(r"^CREATE\s+MATERIALIZED\s+VIEW\s", re.IGNORECASE)
+_REFRESH = re.compile(r"^CREATE\s+MATERIALIZED\s+VIEW\s[^(]*?\sREFRESH\s", re.IGNORECASE)
 _INSERT = re.compile(r"^INSERT\s+INTO\s+\$\{db\}\.(\w+)", re.IGNORECASE)
 _ALTER_TABLE = re.compile(r"^ALTER\s+TABLE\s+\$\{db\}\.(\w+)", re.IGNORECASE)
 
@@ -120,6 +130,9 @@ def statement_for_cluster(template: str, layout: ClusterLayout) -> list[str]:
         return [render(text, layout.shard), distributed_table(layout, table)]
     if _CREATE_VIEW.match(text):
         return [render(text, layout.public)]
+    if _CREATE_MV.match(text):
+        # refreshable: one per node over the Distributed tables; insert-triggered: on the shard tables
+        return [render(text, layout.public if _REFRESH.match(text) else layout.shard)]
     if _INSERT.match(text):
         return [render(text, layout.public)]  # through the Distributed table: routed to its shard
     if m := _ALTER_TABLE.match(text):

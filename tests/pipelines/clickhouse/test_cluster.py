@@ -20,8 +20,10 @@ from pipelines.clickhouse.migrate import MigrationError, load_migrations, migrat
 
 DB, CLUSTER = "depinflow", "depin_cluster"
 DATA_TABLES = ["usage_fees", "emissions", "other_flows", "instructions", "dead_letters", "commitment_status",
-               "prices", "price_pegs"]
-VIEWS = ["flows", "prices_latest", "flows_daily", "usage_fees_daily", "emissions_daily", "invoice_daily"]
+               "prices", "price_pegs", "flow_days_touched", "flows_daily_rollup"]
+# 0006, then 0007 (the rollup's read side; flows_daily replaced)
+VIEWS = ["flows", "prices_latest", "flows_daily", "usage_fees_daily", "emissions_daily", "invoice_daily",
+         "flow_days_unsettled", "flows_daily_live", "flows_daily_recompute", "flows_daily_groups", "flows_daily"]
 
 
 @pytest.fixture(scope="module")
@@ -97,9 +99,25 @@ def test_views_read_the_distributed_tables(ddl):
     assert f"FROM {DB}.usage_fees FINAL" in flows and f"FROM {DB}.emissions FINAL" in flows
 
 
-def test_the_peg_insert_goes_through_the_distributed_table(ddl):
+def test_the_inserts_go_through_the_distributed_tables(ddl):
     inserts = [s for s in ddl if s.startswith("INSERT")]
-    assert len(inserts) == 1 and inserts[0].startswith(f"INSERT INTO {DB}.price_pegs ")
+    assert [s.split(" (")[0] for s in inserts] == [f"INSERT INTO {DB}.price_pegs", f"INSERT INTO {DB}.flow_days_touched"]
+    assert f"FROM {DB}.usage_fees" in inserts[1]  # the seed reads every shard
+
+
+def test_day_markers_fire_on_the_shard_tables_and_the_refresh_runs_over_the_distributed_tables(ddl):
+    mvs = _created(ddl, rf"CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+) ON CLUSTER {CLUSTER} (.*)")
+    by_name = {m.group(2): (m.group(1), m.group(3)) for m in mvs}
+    assert sorted(by_name) == ["emissions_touched_mv", "flows_daily_refresh", "other_flows_touched_mv",
+                               "usage_fees_touched_mv"]
+    for table in ("usage_fees", "emissions", "other_flows"):
+        db, body = by_name[f"{table}_touched_mv"]
+        # a Distributed insert arrives on the shard as a local insert: that is what fires the MV
+        assert db == f"{DB}_shard"
+        assert body.startswith(f"TO {DB}_shard.flow_days_touched AS ") and f"FROM {DB}_shard.{table} " in body
+    db, body = by_name["flows_daily_refresh"]
+    assert db == DB and body.startswith(f"REFRESH EVERY 30 SECOND APPEND TO {DB}.flows_daily_rollup AS ")
+    assert f"FROM {DB}.flows_daily_recompute(full = 0, grace_ms = 60000)" in body
 
 
 def test_a_new_table_without_a_sharding_key_fails_loudly():
