@@ -158,11 +158,17 @@ class Backfill:
             buf.extend(await pager.next_page())
 
     # -- fetching and publishing --------------------------------------------------------------------
-    async def _fetch_chunk(self, chunk: list[SigInfo]) -> list[asyncio.Future]:
+    async def _fetch_chunk(self, chunk: list[SigInfo]) -> asyncio.Future:
         async with self._fetch_sem:
             results = await fetch_finalized(self.rpc, chunk, encoding=self.s.encoding, stats=self.stats,
                                             stop=self.stop, missing_retries=self.s.missing_retries)
-        return [self._submit(info, res) for info, res in zip(chunk, results, strict=True)]
+        txs = fetched_batch(chunk, results, "backfill")
+        done = self.processor.process_batch(txs)
+        if self.replay_above is not None:
+            self.stats.replayed += sum(1 for tx in txs if tx.slot > self.replay_above)
+        self.stats.txs["backfill"] += len(txs)
+        self.progress.txs += len(txs)
+        return done
 
     async def _remote_chunk(self, chunk: list[SigInfo]) -> None:
         """The chunk is fetched, decoded and published by `chunk_runner` (e.g. a worker process)."""
@@ -175,26 +181,14 @@ class Backfill:
         self.stats.txs["backfill"] += len(chunk)
         self.progress.txs += len(chunk)
 
-    def _submit(self, info: SigInfo, result: dict) -> asyncio.Future:
-        slot = int(result.get("slot", info.slot))
-        block_time = result.get("blockTime", info.block_time)
-        if self.replay_above is not None and slot > self.replay_above:
-            self.stats.replayed += 1
-        delivery = self.processor.process(FetchedTx(info.signature, slot, block_time, "finalized", result,
-                                                    "backfill"))
-        self.stats.txs["backfill"] += 1
-        self.progress.txs += 1
-        return delivery.done
-
     async def _run_window(self, window: Window) -> Window:
         chunks = [window.sigs[i:i + self.s.fetch_batch] for i in range(0, len(window.sigs), self.s.fetch_batch)]
         if self.chunk_runner is not None:
             await asyncio.gather(*(self._remote_chunk(c) for c in chunks))
             window.submitted = True
             return window
-        nested = await asyncio.gather(*(self._fetch_chunk(c) for c in chunks))
+        futures = await asyncio.gather(*(self._fetch_chunk(c) for c in chunks))
         window.submitted = True
-        futures = [f for group in nested for f in group]
         if futures:
             await asyncio.gather(*futures)
         return window
@@ -257,6 +251,12 @@ class Backfill:
                 for t in in_flight:
                     t.cancel()
                 raise
+
+
+def fetched_batch(chunk: list[SigInfo], results: list[dict], source: str) -> list[FetchedTx]:
+    """getTransaction results of listed, finalized signatures -> FetchedTx (slot and time from the result)."""
+    return [FetchedTx(info.signature, int(res.get("slot", info.slot)), res.get("blockTime", info.block_time),
+                      "finalized", res, source) for info, res in zip(chunk, results, strict=True)]
 
 
 async def fetch_finalized(rpc: RpcClient, chunk: list[SigInfo], *, encoding: str, stats: SourceStats,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -83,6 +84,11 @@ class Processor(Protocol):
 
     def process(self, tx: FetchedTx) -> Delivery:
         """submit(prepare(tx))."""
+        ...
+
+    def process_batch(self, txs: Sequence[FetchedTx]) -> asyncio.Future:
+        """process() for a whole RPC batch in one synchronous pass (the backfill's hot path); the one
+        future resolves when every message of every transaction is acknowledged (or fails)."""
         ...
 
     def publish_status(self, record: dict, network: str = "") -> Delivery:

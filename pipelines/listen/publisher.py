@@ -20,6 +20,30 @@ from kafka.partitioner.default import murmur2
 from indexer.sources.types import Delivery
 from pipelines.kafka.messages import OutMessage
 
+# How often the event loop serves librdkafka's delivery reports while messages are outstanding.
+POLL_INTERVAL = 0.005
+
+CONFLUENT_DEFAULTS: dict[str, object] = {
+    "acks": "all",                      # acknowledged only when the broker has it durably
+    "compression.type": "lz4",
+    # WHY 50 ms: the broker's CPU is per request much more than per message; at backfill rates
+    # linger 5 ms cost ~100 us of broker CPU per transaction, 50 ms ~27 us (bench/listen.py), and
+    # 50 ms stays far below the live-lag goal (p99 <= 500 ms).
+    "linger.ms": 50,
+    "batch.size": 1024 * 1024,
+    "batch.num.messages": 100_000,
+    "message.max.bytes": 8 * 1024 * 1024,
+    # the same partition for a key as Kafka's default partitioner (Java, kafka-python): murmur2,
+    # computed in C instead of hashing every key in Python
+    "partitioner": "murmur2_random",
+    "enable.idempotence": False,        # tansu cannot InitProducerId; event_id dedup instead
+    "max.in.flight.requests.per.connection": 5,
+    "message.send.max.retries": 10,
+    "retry.backoff.ms": 200,
+    "delivery.timeout.ms": 120_000,
+    "queue.buffering.max.messages": 500_000,
+}
+
 
 class _Countdown:
     __slots__ = ("remaining", "future", "started", "error", "lock")
@@ -71,6 +95,10 @@ class KafkaPublisher:
                 self.on_sent(m.topic, len(m.value))
         self.messages += len(messages)
         return Delivery(future, event_ids, len(messages), network)
+
+    def batch(self) -> _KafkaPythonBatch:
+        """Messages of many transactions with one acknowledgement countdown (see processor.process_batch)."""
+        return _KafkaPythonBatch(self)
 
     def _partitions(self, topic: str) -> int:
         n = self._partition_counts.get(topic)
@@ -134,6 +162,46 @@ class KafkaPublisher:
         await self.loop.run_in_executor(None, lambda: self.producer.close(timeout=10))
 
 
+class _KafkaPythonBatch:
+    """KafkaPublisher.batch(): send() now, seal() -> one future for everything sent."""
+
+    def __init__(self, publisher: KafkaPublisher) -> None:
+        self.publisher = publisher
+        self.future = publisher.loop.create_future()
+        # remaining starts "infinite" until seal(): acks may arrive (I/O thread) while sending
+        self.countdown = _Countdown(1 << 62, self.future)
+        self.sent = 0
+        self._key: bytes | None = None
+        self._hash = 0
+
+    def send(self, topic: str, value: bytes, key: bytes, headers: list) -> None:
+        pub = self.publisher
+        if key != self._key:
+            self._key, self._hash = key, murmur2(key) & 0x7FFFFFFF
+        fut = pub.producer.send(topic, value=value, key=key, headers=headers,
+                                partition=self._hash % pub._partitions(topic))
+        fut.add_callback(pub._ack, self.countdown)
+        fut.add_errback(pub._fail, self.countdown)
+        self.sent += 1
+        if pub.on_sent is not None:
+            pub.on_sent(topic, len(value))
+
+    def seal(self) -> asyncio.Future:
+        pub, c = self.publisher, self.countdown
+        pub.messages += self.sent
+        with c.lock:
+            if c.remaining >= 0:            # not failed already
+                c.remaining -= (1 << 62) - self.sent
+                last = c.remaining == 0
+            else:
+                last = False
+        if last:
+            self.future.set_result(None)
+            if pub.on_latency is not None:
+                pub.on_latency(time.perf_counter() - c.started)
+        return self.future
+
+
 class ConfluentPublisher:
     """The same contract as KafkaPublisher on confluent-kafka (librdkafka).
 
@@ -150,28 +218,12 @@ class ConfluentPublisher:
                  overrides: dict | None = None) -> None:
         from confluent_kafka import Producer
 
-        settings = {
-            "bootstrap.servers": bootstrap,
-            "acks": "all",                      # acknowledged only when the broker has it durably
-            "compression.type": "lz4",
-            "linger.ms": 5,
-            "batch.size": 256 * 1024,
-            "message.max.bytes": 8 * 1024 * 1024,
-            "enable.idempotence": False,        # tansu cannot InitProducerId; event_id dedup instead
-            "max.in.flight.requests.per.connection": 5,
-            "message.send.max.retries": 10,
-            "retry.backoff.ms": 200,
-            "delivery.timeout.ms": 120_000,
-            "queue.buffering.max.messages": 500_000,
-        }
-        settings.update(overrides or {})
+        settings = {**CONFLUENT_DEFAULTS, "bootstrap.servers": bootstrap, **(overrides or {})}
         self.producer: Producer | None = Producer(settings)
         self.loop = loop
         self.on_latency = on_latency
         self.messages = 0
         self.failures = 0
-        self.outstanding = 0
-        self._partition_counts: dict[str, int] = {}
         self._poller: asyncio.Task | None = None
 
     def submit(self, messages: list[OutMessage], event_ids: list[str], network: str = "") -> Delivery:
@@ -179,56 +231,32 @@ class ConfluentPublisher:
         if not messages:
             future.set_result(None)
             return Delivery(future, event_ids, 0, network)
-        countdown = _Countdown(len(messages), future)
-        produce = self.producer.produce
-        key: bytes | None = None
-        key_hash = 0
+        batch = _ConfluentBatch(self, future)
+        send = batch.send
         for m in messages:
-            if m.key != key:
-                key, key_hash = m.key, murmur2(m.key) & 0x7FFFFFFF
-            callback = _confluent_callback(self, countdown)
-            while True:
-                try:
-                    produce(m.topic, value=m.value, key=m.key, headers=m.headers,
-                            partition=key_hash % self._partitions(m.topic), on_delivery=callback)
-                    break
-                except BufferError:  # librdkafka's queue is full: serve callbacks, then retry
-                    self.producer.poll(0.05)
-        self.outstanding += len(messages)
-        self.messages += len(messages)
+            send(m.topic, m.value, m.key, m.headers)
+        batch.seal()
+        return Delivery(future, event_ids, len(messages), network)
+
+    def batch(self) -> _ConfluentBatch:
+        """Messages of many transactions with one acknowledgement countdown (see processor.process_batch)."""
+        return _ConfluentBatch(self, self.loop.create_future())
+
+    def _wait_for_room(self) -> None:
+        """librdkafka's queue is full: serve delivery callbacks (this thread), then the caller retries."""
+        self.producer.poll(0.05)
+
+    def _ensure_poller(self) -> None:
         self.producer.poll(0)
         if self._poller is None or self._poller.done():
             self._poller = self.loop.create_task(self._poll())
-        return Delivery(future, event_ids, len(messages), network)
-
-    def _partitions(self, topic: str) -> int:
-        n = self._partition_counts.get(topic)
-        if n is None:
-            meta = self.producer.list_topics(topic, timeout=30)
-            parts = meta.topics[topic].partitions if topic in meta.topics else {}
-            if not parts:
-                raise RuntimeError(f"topic {topic} has no partitions")
-            n = self._partition_counts[topic] = len(parts)
-        return n
-
-    def _delivered(self, countdown: _Countdown, err: object) -> None:
-        self.outstanding -= 1
-        if countdown.future.done():
-            return
-        if err is not None:
-            self.failures += 1
-            countdown.future.set_exception(RuntimeError(f"Kafka delivery failed: {err}"))
-            return
-        countdown.remaining -= 1
-        if countdown.remaining == 0:
-            countdown.future.set_result(None)
-            if self.on_latency is not None:
-                self.on_latency(time.perf_counter() - countdown.started)
 
     async def _poll(self) -> None:
-        while self.outstanding > 0:
-            self.producer.poll(0)
-            await asyncio.sleep(0.002)
+        # len(producer) = messages queued, in flight or with an unserved delivery report
+        producer = self.producer
+        while producer is not None and len(producer) > 0:
+            producer.poll(0)
+            await asyncio.sleep(POLL_INTERVAL)
 
     async def aclose(self, timeout: float = 30.0) -> None:
         """Serve delivery callbacks on the loop thread until everything is acknowledged (or timeout)."""
@@ -240,8 +268,60 @@ class ConfluentPublisher:
         self.producer = None  # librdkafka has no close(): dropping the handle destroys it (and its threads)
 
 
-def _confluent_callback(publisher: ConfluentPublisher, countdown: _Countdown):
-    return lambda err, _msg: publisher._delivered(countdown, err)
+class _ConfluentBatch:
+    """One acknowledgement countdown over many messages; the instance itself is every message's
+    delivery callback (librdkafka calls it from poll(), on the event loop thread: no locks).
+
+    WHY: a callback object per message (closure + countdown per transaction) and a future per
+    transaction were a large share of the listener's CPU; here each message costs one produce()
+    and one small call when acknowledged."""
+
+    __slots__ = ("publisher", "future", "pending", "sealed", "started", "produce")
+
+    def __init__(self, publisher: ConfluentPublisher, future: asyncio.Future) -> None:
+        self.publisher = publisher
+        self.future = future
+        self.pending = 0
+        self.sealed = False
+        self.started = time.perf_counter()
+        self.produce = publisher.producer.produce
+
+    def send(self, topic: str, value: bytes, key: bytes, headers: list) -> None:
+        # partition chosen by librdkafka's murmur2_random partitioner (CONFLUENT_DEFAULTS): the same
+        # partition as Kafka's Java client and kafka-python for a non-null key (tested)
+        self.pending += 1
+        while True:
+            try:
+                self.produce(topic, value, key, headers=headers, on_delivery=self)
+                return
+            except BufferError:
+                self.publisher._wait_for_room()
+
+    def seal(self) -> asyncio.Future:
+        pub = self.publisher
+        pub.messages += self.pending
+        self.sealed = True
+        if self.pending == 0 and not self.future.done():
+            self._resolve()
+        else:
+            pub._ensure_poller()
+        return self.future
+
+    def _resolve(self) -> None:
+        self.future.set_result(None)
+        on_latency = self.publisher.on_latency
+        if on_latency is not None:
+            on_latency(time.perf_counter() - self.started)
+
+    def __call__(self, err: object, _msg: object) -> None:
+        self.pending -= 1
+        if err is not None:
+            if not self.future.done():
+                self.publisher.failures += 1
+                self.future.set_exception(RuntimeError(f"Kafka delivery failed: {err}"))
+            return
+        if self.pending == 0 and self.sealed and not self.future.done():
+            self._resolve()
 
 
 def confluent_available() -> bool:

@@ -134,8 +134,8 @@ def worker_main(conn: Connection, cfg: dict) -> None:
 
 async def _worker(conn: Connection, cfg: dict) -> None:
     from indexer.rpc import RpcClient
-    from indexer.sources.backfill import fetch_finalized
-    from indexer.sources.types import FetchedTx, SourceStats
+    from indexer.sources.backfill import fetch_finalized, fetched_batch
+    from indexer.sources.types import SourceStats
     from pipelines.kafka.topics import Topics
     from pipelines.listen.config import ListenerConfig
     from pipelines.listen.processor import KafkaProcessor, ProcessStats
@@ -162,10 +162,7 @@ async def _worker(conn: Connection, cfg: dict) -> None:
         try:
             chunk = [SigInfo(sig, slot, bt) for sig, slot, bt in items]
             results = await fetch_finalized(rpc, chunk, encoding="base64", stats=source_stats, stop=None)
-            deliveries = [processor.process(FetchedTx(i.signature, int(r.get("slot", i.slot)),
-                                                      r.get("blockTime", i.block_time), "finalized", r, "backfill"))
-                          for i, r in zip(chunk, results, strict=True)]
-            await asyncio.gather(*(d.done for d in deliveries))
+            await processor.process_batch(fetched_batch(chunk, results, "backfill"))
         except Exception as exc:  # reported to the main process, which fails closed
             error = f"{type(exc).__name__}: {exc}"
         async with send_lock:  # counters since the previous answer, so concurrent chunks never double count

@@ -41,6 +41,10 @@ class Recorder:
     def process(self, tx: FetchedTx) -> Delivery:
         return self.submit(self.prepare(tx))
 
+    def process_batch(self, txs) -> asyncio.Future:
+        futures = [self.process(tx).done for tx in txs]
+        return asyncio.ensure_future(asyncio.gather(*futures))
+
     def publish_status(self, record: dict, network: str = "") -> Delivery:
         self.statuses.append(record)
         return self._delivery([])

@@ -140,3 +140,73 @@ def test_metrics_http_endpoint_serves_the_registry():
     finally:
         listener.metrics.close()
     assert 'depinflow_listener_transactions_total{source="live"} 3.0' in body
+
+
+class _CollectingBatchPublisher:
+    """publisher.batch() contract without a broker: records what process_batch sends."""
+
+    def __init__(self):
+        self.sent: list[tuple] = []
+        self.sealed = 0
+
+    def batch(self):
+        pub = self
+
+        class _Batch:
+            def send(self, topic, value, key, headers):
+                pub.sent.append((topic, key, value, list(headers)))
+
+            def seal(self):
+                pub.sealed += 1
+                return "sealed"
+        return _Batch()
+
+
+def _simulated_txs(n: int = 400) -> list[FetchedTx]:
+    from indexer.devchain import SimConfig, generate_ledger
+    from indexer.devchain.render import get_transaction_result
+
+    ledger = generate_ledger(SimConfig(seed=11, days=1, slots_per_day=300))
+    out = []
+    for block in ledger.blocks:
+        for rec in block.transactions:
+            res = get_transaction_result(rec, "base64", True)
+            res["slot"], res["blockTime"] = block.slot, block.block_time
+            out.append(FetchedTx(rec.signature, block.slot, block.block_time, "finalized", res, "backfill"))
+    return out[:n]
+
+
+def test_process_batch_sends_exactly_the_messages_of_messages_for_with_the_shared_encoders():
+    """The backfill's batch path and the per-transaction path (live, fuzz) give the same bytes, keys,
+    headers and topics, and both equal pipelines.kafka.messages' encoders."""
+    from pipelines.kafka.messages import record_message
+
+    txs = _simulated_txs()
+    broken = FetchedTx("4" * 88, 9, 1_774_656_000, "finalized",
+                       {"slot": 9, "transaction": ["!!not base64", "base64"], "meta": {}}, "backfill")
+    txs.insert(7, broken)
+    topics = Topics("t")
+    one = KafkaProcessor(_NullPublisher(), topics)
+    expected = []
+    for tx in txs:
+        msgs, ids, _ = one.messages_for(tx)
+        expected.extend((m.topic, m.key, m.value, m.headers) for m in msgs)
+        assert len(ids) == len(msgs)
+    pub = _CollectingBatchPublisher()
+    batched = KafkaProcessor(pub, topics)
+    assert batched.process_batch(txs[:150]) == "sealed" and batched.process_batch(txs[150:]) == "sealed"
+    assert pub.sent == expected and pub.sealed == 2
+    kinds = {m[0] for m in expected}
+    assert kinds == {"t.flows.v1", "t.instructions.v1", "t.deadletter.v1"}
+    assert batched.stats.events == one.stats.events and sum(batched.stats.events.values()) > 50
+    assert batched.stats.instructions == one.stats.instructions > 100
+    assert batched.stats.txs["finalized"] == len(txs)
+    # the shared encoders give the same message for every record and event
+    import orjson
+    for topic, key, value, headers in expected:
+        rec = orjson.loads(value)
+        if topic == "t.flows.v1":
+            shared = flow_message(topic, FlowEvent(**rec))
+        else:
+            shared = record_message(topic, "instruction" if topic == "t.instructions.v1" else "deadletter", rec)
+        assert (shared.key, shared.value, shared.headers) == (key, value, headers)
