@@ -33,22 +33,20 @@ class RollupState:
 
 
 def refresh_rollups(client, database: str, *, full: bool = False,
-                    grace_seconds: float = DEFAULT_GRACE_SECONDS) -> int:
+                    grace_seconds: float = DEFAULT_GRACE_SECONDS) -> RollupState:
     """Recompute the unsettled days (every day with `full`) into flows_daily_rollup from FINAL.
 
-    Returns the number of (network, day) rows written. Safe to run concurrently with the sink, the
-    background refresh and other callers: each computation is a new row version of its day and the
-    newest one wins (it started last, so it saw at least as much).
+    Returns the state afterwards. Safe to run concurrently with the sink, the background refresh and
+    other callers: each computation is a new row version of its day and the newest one wins (it
+    started last, so it saw at least as much).
     """
     db = check_identifier(database)
     grace_ms = int(round(grace_seconds * 1000))
     if grace_ms < 0:
         raise ValueError("grace_seconds must be >= 0")
-    summary = client.command(
-        f"INSERT INTO {db}.{ROLLUP_TABLE} "
-        f"SELECT * FROM {db}.flows_daily_recompute(full = {int(full)}, grace_ms = {grace_ms})"
-    )
-    return _written_rows(summary)
+    client.command(f"INSERT INTO {db}.{ROLLUP_TABLE} "
+                   f"SELECT * FROM {db}.flows_daily_recompute(full = {int(full)}, grace_ms = {grace_ms})")
+    return rollup_state(client, db)
 
 
 def rollup_state(client, database: str) -> RollupState:
@@ -59,11 +57,3 @@ def rollup_state(client, database: str) -> RollupState:
         f"(SELECT count() FROM {db}.flow_days_unsettled)"
     ).result_rows[0]
     return RollupState(int(days), int(unsettled))
-
-
-def _written_rows(summary) -> int:
-    """clickhouse-connect returns a QuerySummary (server) or a string/int (embedded) for commands."""
-    written = getattr(summary, "written_rows", None)
-    if written is not None:
-        return int(written)
-    return 0

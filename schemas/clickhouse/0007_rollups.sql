@@ -85,7 +85,8 @@ SELECT
 FROM ${db}.flows
 GROUP BY network, day, flow_class, subtype, mint;
 
--- Recompute of the unsettled days (all touched days with full = 1), for INSERT INTO flows_daily_rollup.
+-- Recompute of the unsettled days (all touched days with full = 1, reading everything without the
+-- day filter, which costs more than it saves then), for INSERT INTO flows_daily_rollup.
 -- The day list is one scalar, evaluated once, so the rows and the groups they hold agree on it.
 -- settled_until = start - grace: a touch stamped up to `grace` before its rows became visible
 -- (a long insert) still leaves the day unsettled, to be recomputed by a later refresh.
@@ -108,7 +109,7 @@ FROM (SELECT arrayJoin(days) AS d) AS dd
 LEFT JOIN
 (
     SELECT *, 1 AS present FROM ${db}.flows_daily_live
-    WHERE (network, day) IN (SELECT arrayJoin(days))
+    WHERE {full:UInt8} = 1 OR (network, day) IN (SELECT arrayJoin(days))
 ) AS g ON g.network = dd.d.1 AND g.day = dd.d.2
 GROUP BY d;
 
