@@ -50,8 +50,21 @@ def json_safe(value):
         return value if _I64_MIN <= value <= _I64_MAX else str(value)
     if t is str or value is None or t is bool or t is float:
         return value
-    if t is dict:
-        return {k if type(k) is str else str(k): json_safe(v) for k, v in value.items()}
+    if t is dict:  # the args dict itself: its common members converted inline (one call per dict)
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                k = str(k)
+            tv = type(v)
+            if tv is int:
+                out[k] = v if _I64_MIN <= v <= _I64_MAX else str(v)
+            elif tv is str or v is None or tv is bool:
+                out[k] = v
+            elif tv is bytes:
+                out[k] = v.hex()
+            else:
+                out[k] = json_safe(v)
+        return out
     if t is list or t is tuple:
         return [json_safe(v) for v in value]
     if t is bytes or t is bytearray or t is memoryview:
@@ -214,22 +227,19 @@ def _tx_error(tx: Transaction) -> str | None:
 
 def _record(ctx: TxContext, ix: Instruction, anc: tuple[Instruction, ...], network: str, program: str,
             name: str, args, accounts: dict, extra: list) -> dict:
-    outer = anc[0] if anc else ix
-    outer_program, outer_name = ctx.name_of(outer)
-    rec = ctx.record_base()
-    rec["event_id"] = f"{rec['signature']}:{ix.path}"
-    rec["network"] = network
-    rec["ix_path"] = ix.path
-    rec["program_id"] = ix.program_id
-    rec["program"] = program
-    rec["instruction"] = name
-    rec["args"] = json_safe(args) if args else {}
-    rec["accounts"] = accounts
-    rec["extra_accounts"] = extra
-    rec["outer_program"] = outer_program
-    rec["outer_instruction"] = outer_name
-    rec["parent_instruction"] = ctx.qualified(anc[-1]) if anc else ""
-    return rec
+    """One instruction record, built as a single dict display (key order = the instructions topic's
+    JSON field order, as TxContext.record_base lists it): ~2x cheaper than copy + 12 stores."""
+    outer_program, outer_name = ctx.name_of(anc[0] if anc else ix)
+    sig, slot, block_time, tx_error, commitment = ctx.record_fields()
+    path = ix.path
+    return {
+        "event_id": f"{sig}:{path}", "network": network, "signature": sig, "slot": slot,
+        "block_time": block_time, "ix_path": path, "program_id": ix.program_id, "program": program,
+        "instruction": name, "args": json_safe(args) if args else {}, "accounts": accounts,
+        "extra_accounts": extra, "outer_program": outer_program, "outer_instruction": outer_name,
+        "parent_instruction": ctx.qualified(anc[-1]) if anc else "", "tx_error": tx_error,
+        "commitment": commitment, "schema_version": SCHEMA_VERSION,
+    }
 
 
 def _dead_letter(ctx: TxContext, ix: Instruction | None, stage: str, reason: str, detail: str,

@@ -8,7 +8,7 @@ whether the transaction invokes Wormhole, and build a FlowEvent with the common 
 
 from __future__ import annotations
 
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 import orjson
 
@@ -24,7 +24,14 @@ _FOREIGN_NAMES = {
 
 
 class TxContext:
-    """Everything a rule needs about one transaction, computed lazily and at most once."""
+    """Everything a rule needs about one transaction, computed lazily and at most once.
+
+    Lazy members are plain slots checked for None (not functools.cached_property, whose first access
+    per instance costs several microseconds: one TxContext is built per watched transaction).
+    """
+
+    __slots__ = ("tx", "config", "commitment", "known_names", "block_day", "_record_base", "_record_fields",
+                 "names", "_balances", "_wormhole", "_logs_by_path")
 
     def __init__(self, tx: Transaction, config: NetworkConfig, commitment: str,
                  known_names: dict[tuple[str, bytes], tuple[str, str]] | None = None) -> None:
@@ -34,7 +41,21 @@ class TxContext:
         self.known_names = known_names or {}
         self.block_day = _day(tx.block_time // 86_400) if tx.block_time is not None else ""
         self._record_base: dict | None = None
+        self._record_fields: tuple | None = None
         self.names: dict[str, tuple[str, str]] = {}   # path -> (program, instruction)
+        self._balances: Balances | None = None
+        self._wormhole: str | None = None
+        self._logs_by_path: dict[str, list[str]] | None = None
+
+    def record_fields(self) -> tuple[str, int, int | None, str | None, str]:
+        """(signature, slot, block_time, tx_error, commitment): the per-transaction fields of records."""
+        got = self._record_fields
+        if got is None:
+            tx = self.tx
+            got = self._record_fields = (tx.signature, tx.slot, tx.block_time,
+                                         None if tx.err is None else orjson.dumps(tx.err, default=str).decode(),
+                                         self.commitment)
+        return got
 
     def record_base(self) -> dict:
         """A fresh record dict holding the per-transaction fields of instruction records."""
@@ -51,26 +72,33 @@ class TxContext:
             }
         return dict(base)
 
-    @cached_property
+    @property
     def balances(self) -> Balances:
-        return Balances(self.tx)
+        got = self._balances
+        if got is None:
+            got = self._balances = Balances(self.tx)
+        return got
 
-    @cached_property
+    @property
     def wormhole(self) -> str:
         """Name of the first Wormhole program the transaction invokes, else ""."""
-        worm = self.config.render.wormhole_programs
-        for ix in self.tx.walk():
-            if ix.program_id in worm:
-                return worm[ix.program_id]
-        return ""
-
-    @cached_property
-    def _logs(self) -> dict[str, list[str]]:
-        return logs_by_path(self.tx)
+        got = self._wormhole
+        if got is None:
+            got = ""
+            worm = self.config.render.wormhole_programs
+            for ix in self.tx.walk():
+                if ix.program_id in worm:
+                    got = worm[ix.program_id]
+                    break
+            self._wormhole = got
+        return got
 
     def logs(self, path: str) -> list[str]:
         """Log lines printed by the instruction at `path` itself (not by its CPIs)."""
-        return self._logs.get(path, [])
+        got = self._logs_by_path
+        if got is None:
+            got = self._logs_by_path = logs_by_path(self.tx)
+        return got.get(path, [])
 
     # --- names -----------------------------------------------------------------------------
     def program_name(self, program_id: str) -> str:

@@ -95,7 +95,29 @@ def make_event_id(signature: str, ix_path: str, leg: int | None = None) -> str:
 
 
 def exact_amount(amount_raw: int, decimals: int) -> str:
-    """Exact decimal string of a base-unit amount (no float ever touches it)."""
+    """Exact decimal string of a base-unit amount (no float ever touches it).
+
+    String arithmetic (the digits with a point `decimals` from the right), the same text as
+    format(Decimal(amount_raw).scaleb(-decimals), "f") (_exact_amount_decimal; held to it in tests),
+    ~4x cheaper: it runs for every event. Odd inputs take the Decimal form itself.
+    """
+    if not decimals:
+        return str(amount_raw)
+    if type(amount_raw) is not int or type(decimals) is not int or decimals < 0 or not -_AMOUNT_MAX < amount_raw < _AMOUNT_MAX:
+        return _exact_amount_decimal(amount_raw, decimals)
+    if amount_raw < 0:
+        return "-" + exact_amount(-amount_raw, decimals)
+    digits = str(amount_raw)
+    if len(digits) <= decimals:
+        digits = "0" * (decimals - len(digits) + 1) + digits
+    return f"{digits[:-decimals]}.{digits[-decimals:]}"
+
+
+_AMOUNT_MAX = 10**28  # the default Decimal context's precision: beyond it scaleb rounds
+
+
+def _exact_amount_decimal(amount_raw: int, decimals: int) -> str:
+    """The reference form of exact_amount."""
     return format(Decimal(amount_raw).scaleb(-decimals), "f") if decimals else str(amount_raw)
 
 

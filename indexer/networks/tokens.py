@@ -15,11 +15,12 @@ burn_v0(from, owner, mint) (programs.md).
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass
 
 from indexer.decode.errors import DecodeError
 from indexer.decode.model import Instruction, Transaction
-from indexer.decode.spl_token import decode_token_instruction
+from indexer.decode.spl_token import PROGRAM_NAMES, TOKEN_2022_PROGRAM_ID, decode_token_instruction
 
 TRANSFER, MINT, BURN = "transfer", "mint", "burn"
 
@@ -122,7 +123,53 @@ def _parsed_op(ix: Instruction, balances: Balances) -> TokenOp | None:
     return TokenOp(kind, name, mint, amount, src, dst, authority, ix.path, ix.program_id)
 
 
+_U64_AT = struct.Struct("<Q").unpack_from
+# Raw value-moving SPL Token instructions, read without the generic decoder (spl_token_op runs on every
+# token CPI of every watched transaction). tag -> (kind, name, exact data length, amount offset,
+# source index, destination index, authority index, mint index); -1 = no such account role. The
+# account positions are indexer.decode.spl_token's _SPEC orders; tests/indexer/networks/test_tokens.py
+# holds this table to the generic decoder's reading (_spl_token_op_generic) on every tag and length.
+_RAW_OPS: dict[int, tuple[str, str, int, int, int, int, int, int]] = {
+    3: (TRANSFER, "transfer", 9, 1, 0, 1, 2, -1),
+    7: (MINT, "mintTo", 9, 1, -1, 1, 2, 0),
+    8: (BURN, "burn", 9, 1, 0, -1, 2, 1),
+    12: (TRANSFER, "transferChecked", 10, 1, 0, 2, 3, 1),
+    14: (MINT, "mintToChecked", 10, 1, -1, 1, 2, 0),
+    15: (BURN, "burnChecked", 10, 1, 0, -1, 2, 1),
+}
+_RAW_FEE_OP = (TRANSFER, "transferCheckedWithFee", 19, 2, 0, 2, 3, 1)  # Token-2022 tag 26, sub-tag 1
+
+
 def spl_token_op(ix: Instruction, balances: Balances) -> TokenOp | None:
+    """The value movement of an SPL Token / Token-2022 instruction, or None if it moves none.
+
+    Raw bytes: one table lookup by tag (_RAW_OPS) and accounts by position; the result is the one the
+    generic decoder path gives (_spl_token_op_generic): same names, same refusals (wrong length,
+    not a token program). jsonParsed instructions are read field by field (_parsed_op).
+    """
+    data = ix.data
+    if data is None:
+        return _parsed_op(ix, balances)
+    if not data:
+        return None
+    spec = _RAW_OPS.get(data[0])
+    if spec is None:
+        if data[0] != 26 or ix.program_id != TOKEN_2022_PROGRAM_ID or len(data) < 2 or data[1] != 1:
+            return None
+        spec = _RAW_FEE_OP
+    kind, name, size, at, i_src, i_dst, i_auth, i_mint = spec
+    if len(data) != size or ix.program_id not in PROGRAM_NAMES:
+        return None
+    acc = ix.accounts
+    n = len(acc)
+    src = acc[i_src] if 0 <= i_src < n else ""
+    dst = acc[i_dst] if 0 <= i_dst < n else ""
+    authority = acc[i_auth] if i_auth < n else ""
+    mint = (acc[i_mint] if 0 <= i_mint < n else "") or balances.mint(src or dst)
+    return TokenOp(kind, name, mint, _U64_AT(data, at)[0], src, dst, authority, ix.path, ix.program_id)
+
+
+def _spl_token_op_generic(ix: Instruction, balances: Balances) -> TokenOp | None:
     """The value movement of an SPL Token / Token-2022 instruction, or None if it moves none.
 
     Raw bytes are decoded by the decoder (indexer.decode.spl_token); this maps the decoded
