@@ -132,7 +132,7 @@ SELECT * FROM
         g.unpriced_amount AS unpriced_amount
     FROM ${db}.flows_daily_rollup AS r FINAL
     ARRAY JOIN r.groups AS g
-    WHERE NOT has(unsettled, (r.network, r.day))
+    WHERE (r.network, r.day) NOT IN (SELECT arrayJoin(unsettled))
     UNION ALL
     SELECT network, day, flow_class, subtype, mint, symbol, decimals, events, amount_raw_total, amount_total,
            usd_from_events, unpriced_events, unpriced_amount
