@@ -2,7 +2,8 @@
 
 1. Throughput: N flow events are produced to a local tansu broker with the listener's encoding
    (pipelines.kafka.messages.flow_message: value + headers), then one Sink (batches of 50k) drains
-   them into embedded ClickHouse (chdb). Printed: end-to-end rows/s (first fetch to last commit), the
+   them into embedded ClickHouse (chdb). Printed: end-to-end rows/s (first fetch to last commit; the
+   consumer-group join, ~5 s on tansu once per process, is printed apart and in a second figure), the
    sink's own rows/s (routing/decoding + write + commit seconds, without the Kafka fetch), the write
    step alone, and rows per CPU second (less sensitive to a shared machine). The write of a batch runs
    in a writer thread while the next batch is fetched, so "write" seconds are time in flight and
@@ -12,6 +13,7 @@
    (two networks, a year of days, every flow class), cold and warm, before and after merges.
 
 Run:  .venv/bin/python bench/sink.py [--events 500000] [--flows 10000000] [--batch-rows 50000] [--exact-path]
+      [--runs 3] [--kafka-client auto|confluent|kafka-python] [--skip-invoice]
 Data goes to a temporary directory (or --data-dir), deleted afterwards unless --keep.
 """
 
@@ -21,6 +23,7 @@ import argparse
 import os
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -61,33 +64,76 @@ def make_events(n: int, seed: int = 1) -> list[FlowEvent]:
     return out
 
 
-def bench_sink(data: Path, n: int, batch_rows: int, json_flows: bool = True) -> dict:
-    with LocalBroker(data / "broker") as broker:
-        topics = Topics("bench")
-        ensure_topics(broker.bootstrap, topics.all(), partitions=3)
-        messages = [flow_message(topics.flows, ev) for ev in make_events(n)]   # the listener's encoding
-        t = time.perf_counter()
-        producer = make_producer(broker.bootstrap, linger_ms=20, batch_size=1024 * 1024)
+def produce(bootstrap: str, topic: str, n: int, client: str) -> float:
+    """Write n flow events with the listener's encoding (value + headers, lz4); returns msg/s."""
+    messages = [flow_message(topic, ev) for ev in make_events(n)]
+    t = time.perf_counter()
+    if client == "kafka-python":
+        producer = make_producer(bootstrap, linger_ms=20, batch_size=1024 * 1024)
         for m in messages:
             producer.send(m.topic, key=m.key, value=m.value, headers=m.headers)
         producer.flush()
         producer.close()
-        produce_s = time.perf_counter() - t
-        cfg = SinkConfig(bootstrap=broker.bootstrap, clickhouse_dsn=chdb_dsn(data / "ch"), database="bench",
+    else:                                  # the listener's default producer (pipelines.listen.publisher)
+        from confluent_kafka import Producer
+
+        producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "compression.type": "lz4",
+                             "linger.ms": 20, "batch.size": 1024 * 1024, "enable.idempotence": False,
+                             "queue.buffering.max.messages": 1_000_000})
+        for m in messages:
+            while True:
+                try:
+                    producer.produce(m.topic, value=m.value, key=m.key, headers=m.headers)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+        if producer.flush(120) > 0:
+            raise RuntimeError("producer did not deliver every message")
+    return n / (time.perf_counter() - t)
+
+
+def bench_sink(data: Path, n: int, batch_rows: int, json_flows: bool = True, kafka_client: str = "auto",
+               run: int = 0) -> dict:
+    with LocalBroker(data / f"broker{run}") as broker:
+        topics = Topics("bench")
+        ensure_topics(broker.bootstrap, topics.all(), partitions=3)
+        produce_rate = produce(broker.bootstrap, topics.flows, n, kafka_client)
+        cfg = SinkConfig(bootstrap=broker.bootstrap, clickhouse_dsn=chdb_dsn(data / "ch"), database=f"bench{run}",
                          topic_prefix="bench", group_id="bench", batch_rows=batch_rows, batch_seconds=5.0,
-                         max_poll_records=batch_rows, json_flows=json_flows)
+                         max_poll_records=batch_rows, json_flows=json_flows, kafka_client=kafka_client)
         sink = Sink(cfg)
-        sink.start()                      # connect, migrate, join the group (not timed)
+        sink.start()                      # connect, migrate, subscribe (the group join happens in the first polls)
+        load = os.getloadavg()[0]
         t0, c0 = time.perf_counter(), time.process_time()
         stats = sink.run_until_idle(idle_seconds=1.0, timeout=3600)
-        wall = time.perf_counter() - t0 - 1.0
+        wall_with_join = time.perf_counter() - t0 - 1.0
         cpu = time.process_time() - c0
     rows = sum(stats.rows.values())
+    wall = stats.last_commit_at - stats.first_fetch_at
     inner = stats.parse_seconds + stats.write_seconds + stats.commit_seconds
-    return {"events": n, "rows": rows, "batches": stats.batches, "produce_msgs_per_s": n / produce_s,
-            "end_to_end_rows_per_s": rows / wall, "sink_rows_per_s": rows / inner,
+    return {"events": n, "rows": rows, "batches": stats.batches, "produce_msgs_per_s": produce_rate,
+            "end_to_end_rows_per_s": rows / wall, "with_join_rows_per_s": rows / wall_with_join,
+            "join_s": stats.first_fetch_at - t0, "sink_rows_per_s": rows / inner,
             "write_rows_per_s": rows / stats.write_seconds, "cpu_s": cpu, "wall_s": wall, "poll_s": stats.poll_seconds,
-            "json_rows": stats.json_rows, "json_refused": stats.json_refused, "parse_s": stats.parse_seconds, "write_s": stats.write_seconds, "commit_s": stats.commit_seconds}
+            "json_rows": stats.json_rows, "json_refused": stats.json_refused, "parse_s": stats.parse_seconds,
+            "write_s": stats.write_seconds, "commit_s": stats.commit_seconds, "load": load,
+            "client": sink._consumer.name if sink._consumer else kafka_client}
+
+
+def print_sink(r: dict, batch_rows: int) -> None:
+    print(f"sink: {r['rows']:,} rows in {r['batches']} batches of <= {batch_rows:,} (kafka client {r['client']}; "
+          f"load average at start {r['load']:.1f} on {os.cpu_count()} cores)")
+    print(f"  produce (-> tansu):                      {r['produce_msgs_per_s']:>12,.0f} msg/s")
+    print(f"  end to end (first fetch -> last commit): {r['end_to_end_rows_per_s']:>12,.0f} rows/s")
+    print(f"  ... counting the group join ({r['join_s']:.1f} s):     {r['with_join_rows_per_s']:>12,.0f} rows/s")
+    print(f"  sink path (decode+write+commit):         {r['sink_rows_per_s']:>12,.0f} rows/s")
+    print(f"  write alone (validate, insert):          {r['write_rows_per_s']:>12,.0f} rows/s")
+    print(f"  per CPU second of this process:          {r['rows'] / r['cpu_s']:>12,.0f} rows/s "
+          f"({r['cpu_s'] / r['rows'] * 1e6:.1f} us CPU per row, group join included)")
+    print(f"  seconds: poll {r['poll_s']:.2f}  decode {r['parse_s']:.2f}  write {r['write_s']:.2f}  "
+          f"commit {r['commit_s']:.2f}  (wall {r['wall_s']:.2f}, process CPU {r['cpu_s']:.2f})")
+    print(f"  flow rows parsed by ClickHouse (JSON path): {r['json_rows']:,}; "
+          f"table groups refused to the exact path: {r['json_refused']}")
 
 
 GEN_SQL = """
@@ -171,6 +217,8 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--skip-sink", action="store_true")
     ap.add_argument("--skip-invoice", action="store_true")
+    ap.add_argument("--runs", type=int, default=1, help="repeat the sink measurement (fresh broker and database)")
+    ap.add_argument("--kafka-client", default="auto", choices=["auto", "confluent", "kafka-python"])
     ap.add_argument("--exact-path", action="store_true",
                     help="flows through the Python column path instead of ClickHouse's JSON parser")
     args = ap.parse_args()
@@ -178,18 +226,18 @@ def main() -> int:
     print("command:", " ".join([".venv/bin/python", "bench/sink.py", *sys.argv[1:]]))
     try:
         if not args.skip_sink:
-            r = bench_sink(data, args.events, args.batch_rows, json_flows=not args.exact_path)
-            print(f"sink: {r['rows']:,} rows in {r['batches']} batches of <= {args.batch_rows:,}")
-            print(f"  produce (kafka-python -> tansu):         {r['produce_msgs_per_s']:>12,.0f} msg/s")
-            print(f"  end to end (fetch+decode+write+commit):  {r['end_to_end_rows_per_s']:>12,.0f} rows/s")
-            print(f"  sink path (decode+write+commit):         {r['sink_rows_per_s']:>12,.0f} rows/s")
-            print(f"  write alone (validate columns, insert):  {r['write_rows_per_s']:>12,.0f} rows/s")
-            print(f"  per CPU second of this process:          {r['rows'] / r['cpu_s']:>12,.0f} rows/s")
-            print(f"  seconds: poll {r['poll_s']:.2f}  decode {r['parse_s']:.2f}  write {r['write_s']:.2f}  "
-                  f"commit {r['commit_s']:.2f}  (wall {r['wall_s']:.2f}, process CPU {r['cpu_s']:.2f})")
-            print(f"  flow rows parsed by ClickHouse (JSON path): {r['json_rows']:,}; "
-                  f"table groups refused to the exact path: {r['json_refused']}")
-            print(f"  load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+            results = []
+            for run in range(args.runs):
+                r = bench_sink(data, args.events, args.batch_rows, json_flows=not args.exact_path,
+                               kafka_client=args.kafka_client, run=run)
+                print_sink(r, args.batch_rows)
+                results.append(r)
+            if args.runs > 1:
+                def median(key):
+                    return statistics.median(x[key] for x in results)
+                print(f"median of {args.runs} runs: end to end {median('end_to_end_rows_per_s'):,.0f} rows/s; "
+                      f"with the group join {median('with_join_rows_per_s'):,.0f} rows/s; "
+                      f"{statistics.median(x['rows'] / x['cpu_s'] for x in results):,.0f} rows per CPU second")
         if not args.skip_invoice:
             r = bench_invoice(data, args.flows)
             print(f"invoice_daily over {r['flows']:,} flows ({r['invoice_rows']} network-days, "

@@ -60,12 +60,34 @@ _HEADER_TABLE = {cls.encode(): table for table, classes in FLOW_CLASSES_BY_TABLE
 _FLOW_SPECS = {spec.name: spec for spec in FLOW_TABLES}
 
 
+_FLOW_CLASS_KEY = b'"flow_class":"'
+
+
 def header_table(headers) -> str | None:
     """The flow table named by a message's `flow_class` header (None: no or unknown header)."""
     for k, v in headers or ():
         if k == "flow_class":
             return _HEADER_TABLE.get(v)
     return None
+
+
+def value_table(value: bytes | None) -> str | None:
+    """The flow table named by the `"flow_class":"..."` key of a raw value (None: not found as such).
+
+    WHY not the header: confluent-kafka's Message.headers() builds the header list on every call and
+    measured as costly as fetching the message. The byte scan is only a routing hint: the JSON path
+    accepts a payload only without backslashes (so a quote in the bytes always delimits a string and
+    the key cannot be faked inside a string value), ClickHouse refuses duplicate and unknown keys, and
+    its SQL checks each row's flow_class against the table, so a wrong hint sends the batch to the
+    exact path, never a row to the wrong table.
+    """
+    if not value:
+        return None
+    i = value.find(_FLOW_CLASS_KEY)
+    if i < 0:
+        return None
+    i += len(_FLOW_CLASS_KEY)
+    return _HEADER_TABLE.get(value[i:value.find(b'"', i)])
 
 class SinkStopped(Exception):
     """Stop was requested while ClickHouse was unavailable: the batch is abandoned uncommitted."""
@@ -313,11 +335,11 @@ class Sink:
         return self.config.json_flows and is_embedded(self.config.clickhouse_dsn)
 
     def _add_raw_flows(self, tp: TopicPartition, recs: list) -> None:
-        """Route flows by their `flow_class` header, undecoded; no header: the decoding path."""
+        """Route flows by the `flow_class` in their raw value (value_table), undecoded; not found:
+        the decoding path."""
         by_table: dict[str, list] = defaultdict(list)
-        headers = self._codec.headers
-        for r in recs:
-            table = header_table(headers(r))
+        for r, v in zip(recs, self._codec.values(recs), strict=True):
+            table = value_table(v)
             if table is None:
                 self._add(KIND_FLOW, tp, r)
             else:

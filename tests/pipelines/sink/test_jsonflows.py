@@ -13,7 +13,7 @@ from pipelines.kafka.messages import OutMessage, flow_message
 from pipelines.sink import jsonflows
 from pipelines.sink.columns import flow_columns
 from pipelines.sink.rows import MAX_SLOT
-from pipelines.sink.service import header_table
+from pipelines.sink.service import header_table, value_table
 from pipelines.sink.writer import Writer
 from tests.pipelines.sink.helpers import flow_events, ledger
 
@@ -175,6 +175,19 @@ def test_header_routing():
     assert header_table([("flow_class", b"gift")]) is None
     assert header_table([("kind", b"flow")]) is None
     assert header_table(None) is None
+
+
+def test_value_routing():
+    """The hot path routes by the flow_class key in the raw value; anything unusual: None (exact path)."""
+    assert value_table(event(1).to_json()) == USAGE_FEES.name
+    assert value_table(event(2, flow_class="emission").to_json()) == EMISSIONS.name
+    assert value_table(event(3, flow_class="reversal").to_json()) == OTHER_FLOWS.name
+    assert value_table(b'{"flow_class" : "usage_fee"}') is None        # not the listener's spelling
+    assert value_table(b'{"flow_class":"gift"}') is None
+    assert value_table(b'{"flow_class":"usage_fee') is None              # unterminated
+    assert value_table(b'{"flow_class":1}') is None
+    assert value_table(b"") is None
+    assert value_table(None) is None
 
 
 def test_sink_falls_back_for_a_refused_batch_with_poison_behind_flow_headers(sink_env):
