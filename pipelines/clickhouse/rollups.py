@@ -2,8 +2,10 @@
 
 Why a function as well as the 30-second refreshable MV: reading is exact at every moment anyway
 (flows_daily takes an unsettled day from the live FINAL aggregate), but only settled days are cheap.
-A writer that has just finished (the sink after a drain, `depinflow report`, a benchmark, a test)
-calls `refresh_rollups` to have every day it wrote served from the rollup at once.
+Nobody has to call it for correct numbers. A writer that has just finished and knows nothing else
+writes (a benchmark, a test, a one-off backfill) calls `refresh_rollups(..., grace_seconds=0)` to
+have every day served from the rollup at once; anyone else (a report, a sink between batches) may
+call it with the default grace to settle what the background refresh has not reached yet.
 
 `grace_seconds`: a refresh marks a day settled up to `start - grace`. The background refresh uses
 60 s, because an insert's touch is stamped before its rows become visible and a long insert must
@@ -37,8 +39,8 @@ def refresh_rollups(client, database: str, *, full: bool = False,
     """Recompute the unsettled days (every day with `full`) into flows_daily_rollup from FINAL.
 
     Returns the state afterwards. Safe to run concurrently with the sink, the background refresh and
-    other callers: each computation is a new row version of its day and the newest one wins (it
-    started last, so it saw at least as much).
+    other callers: each computation is a new row version of its day, the newest one wins, and a day
+    touched after `start - grace` stays unsettled (read from FINAL) until a later computation covers it.
     """
     db = check_identifier(database)
     grace_ms = int(round(grace_seconds * 1000))
