@@ -99,6 +99,19 @@ def profile_by_stage(prof: cProfile.Profile) -> list[tuple[str, float, float]]:
     return sorted(((k, v, v / total) for k, v in by.items()), key=lambda r: -r[1])
 
 
+def fork_server_pid() -> int | None:
+    """The multiprocessing fork server that forks the backfill workers (pipelines.listen.workers):
+    they are its children, so their CPU shows in its reaped-children time, not in ours."""
+    from multiprocessing import forkserver
+    return getattr(forkserver._forkserver, "_forkserver_pid", None)
+
+
+def listener_cpu() -> float:
+    """CPU of the listener process, its reaped children and the fork server with its reaped workers."""
+    fs = fork_server_pid()
+    return cpu_seconds(os.getpid()) + (cpu_seconds(fs) if fs else 0.0)
+
+
 def backfill_pass(url: str, bootstrap: str, data: Path, prefix: str, args, pids: dict[str, int],
                   profile: bool = False) -> dict:
     cfg = ListenerConfig(rpc_url=url, websocket=False, bootstrap=bootstrap, topic_prefix=prefix,
@@ -110,7 +123,7 @@ def backfill_pass(url: str, bootstrap: str, data: Path, prefix: str, args, pids:
     listener = Listener(cfg)
     prof = cProfile.Profile() if profile else None
     loadavg = Path("/proc/loadavg").read_text().split()[0]
-    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    before = {name: listener_cpu() if pid == os.getpid() else cpu_seconds(pid) for name, pid in pids.items()}
     t0 = time.perf_counter()
     if prof:
         prof.enable()
@@ -118,7 +131,8 @@ def backfill_pass(url: str, bootstrap: str, data: Path, prefix: str, args, pids:
     if prof:
         prof.disable()
     wall = time.perf_counter() - t0
-    cpu = {name: round(cpu_seconds(pid) - before[name], 1) for name, pid in pids.items()}
+    cpu = {name: round((listener_cpu() if pid == os.getpid() else cpu_seconds(pid)) - before[name], 2)
+           for name, pid in pids.items()}
     p = listener.process_stats
     return {"transactions": summary.transactions, "seconds": round(wall, 2),
             "tx_per_s": round(summary.transactions / wall), "kafka_client": listener.kafka_client,
