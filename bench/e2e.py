@@ -15,8 +15,14 @@ sink plus the read-only SQL endpoint over its embedded ClickHouse, as `depinflow
    Printed: lag p50/p90/p99/max from slot confirmed to row queryable.
 3. --profile: the measured backfill pass runs listener and sink under cProfile; own time is summed by
    stage (RPC client, sources, decode, classify, Kafka, sink parse, ClickHouse ...).
-4. --long: memory flatness. A long ledger (>= --long-events flow events) is backfilled and the RSS of
-   the listener and the sink is sampled as events flow; printed per 10% of progress with the slope.
+4. --long: memory flatness over >= --long-events flow events. The simulator is the streamed chain
+   (indexer.devchain.stream: generated while served, old blocks forgotten, paced so that it runs at
+   most --long-max-ahead blocks ahead of the listener's fetches); the listener follows it live as a
+   user runs it (websocket hints + reconciliation sweeps, confirmed then finalized). RSS of listener,
+   broker, sink and simulator is sampled every --long-sample-seconds; printed at 1/10/.../100 % of the
+   events with a least-squares slope (MiB per 100k events) and CPU per 1k tx; at the end the ClickHouse
+   totals (flows_daily FINAL) must equal the simulator's ground truth. --trace-listener runs the
+   listener under tracemalloc with gc type counts (what grows, where).
 
 Run:  .venv/bin/python bench/e2e.py [--days 1] [--tx-per-slot 20] [--live-seconds 60] [--profile]
       .venv/bin/python bench/e2e.py --long [--long-events 1000000]
@@ -28,7 +34,6 @@ import argparse
 import asyncio
 import cProfile
 import json
-import math
 import os
 import pstats
 import shutil
@@ -458,52 +463,224 @@ def live(args, data: Path, broker: LocalBroker) -> None:
         print(f"    {name:<10} CPU {mon.cpu[name]:>7.2f} s   peak RSS {mon.peak[name] / 2**20:>7.0f} MiB")
 
 
+# ------------------------------------------------------------------------------------ long run
+
+def sim_worker(ns: argparse.Namespace) -> int:
+    """Subprocess: the streamed chain (indexer.devchain.stream) - generated while served, old blocks
+    forgotten, paced by the listener's fetches - until SIGTERM."""
+    from indexer.devchain.ledger import SimConfig
+    from indexer.devchain.stream import serve_stream
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)     # -> KeyboardInterrupt: a clean stop
+    serve_stream(SimConfig(seed=ns.seed, days=ns.days, tx_per_slot=ns.tx_per_slot, slots_per_day=ns.slots_per_day,
+                           start_day=ns.start_day),
+                 port=ns.port, max_events=ns.max_events, count="addresses", block_interval=ns.block_interval,
+                 max_ahead=ns.max_ahead or None, retention_blocks=ns.retention_blocks)
+    return 0
+
+
+def traced_worker(argv: list[str]) -> int:
+    """Subprocess: `depinflow <argv>` with tracemalloc and gc type counts written to $TRACE_OUT every
+    $TRACE_SECONDS (what grows, by allocation site and by object type; no objgraph needed)."""
+    import gc
+    import tracemalloc
+    from collections import Counter
+
+    out = Path(os.environ["TRACE_OUT"])
+    every = float(os.environ.get("TRACE_SECONDS", "60"))
+    tracemalloc.start(int(os.environ.get("TRACE_FRAMES", "8")))
+
+    def counts() -> Counter:
+        return Counter(type(o).__name__ for o in gc.get_objects())
+
+    def loop() -> None:
+        time.sleep(every)
+        base_snap, base_counts = tracemalloc.take_snapshot(), counts()
+        n = 0
+        while True:
+            time.sleep(every)
+            n += 1
+            snap, now = tracemalloc.take_snapshot(), counts()
+            lines = [f"=== sample {n} at +{n * every:.0f} s: traced {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MiB"]
+            for st in snap.compare_to(base_snap, "traceback")[:12]:
+                lines.append(f"{st.size_diff / 2**20:+8.2f} MiB {st.count_diff:+9d} blocks")
+                lines.extend("      " + str(fr) for fr in st.traceback.format()[-6:])
+            lines.extend(_live_state())
+            grown = sorted(((now[k] - base_counts.get(k, 0), k) for k in now), reverse=True)[:15]
+            lines.append("object types grown: " + ", ".join(f"{k} {d:+d}" for d, k in grown if d))
+            with out.open("a") as f:
+                f.write("\n".join(lines) + "\n")
+
+    threading.Thread(target=loop, daemon=True).start()
+    from pipelines.cli.main import main as cli_main
+
+    return cli_main(argv)
+
+
+def _live_state() -> list[str]:
+    """Sizes of the listener's live-tail structures (found through gc: no hook in the listener)."""
+    import gc
+
+    out = []
+    for o in gc.get_objects():
+        if type(o).__name__ != "LiveTail":
+            continue
+        queues = {a: q for a, q in o.queues.items() if q}
+        line = (f"live tail: jobs {len(o.jobs)} (done {sum(j.done for j in o.jobs.values())}), queued "
+                f"{sum(len(q) for q in o.queues.values())} in {len(queues)} queues, finalizer pending "
+                f"{len(o.finalizer.pending)}, finalized slot {o.finalizer.finalized_slot}")
+        out.append(line)
+        for a, q in sorted(queues.items(), key=lambda kv: -len(kv[1]))[:3]:
+            h = q[0]
+            out.append(f"   queue {a[:8]} len {len(q)} head slot {h.slot} status {h.status} acked {h.acked} "
+                       f"done {h.done} outcome {h.outcome!r} task {h.task}")
+    return out
+
+
+def _rpc(url: str, method: str, *params):
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
+    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.loads(resp.read())["result"]
+
+
+def fit_slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope dy/dx (0 with fewer than two distinct x)."""
+    n = len(points)
+    if n < 2:
+        return 0.0
+    mx = sum(p[0] for p in points) / n
+    my = sum(p[1] for p in points) / n
+    sxx = sum((p[0] - mx) ** 2 for p in points)
+    if not sxx:
+        return 0.0
+    return sum((p[0] - mx) * (p[1] - my) for p in points) / sxx
+
+
+LONG_PROCS = ("listener", "broker", "sink", "simulator")
+
+
 def long_run(args, data: Path, broker: LocalBroker) -> None:
-    """Memory flatness: RSS of listener and sink sampled while >= --long-events flow their way."""
-    days = max(1, math.ceil(args.long_events / (args.tx_per_slot * 2400 * 0.86)))   # ~0.86 events per tx-slot
+    """Memory flatness: the listener follows a streamed chain live (fast cadence, paced by its own
+    fetches) until >= --long-events flow events; RSS of every process sampled all along; at the end
+    the ClickHouse totals must equal the simulator's ground truth."""
     port = free_port()
-    t = time.perf_counter()
-    sim = start_devchain(port, seed=args.seed, days=days, tx_per_slot=args.tx_per_slot, start_day="2026-03-28",
-                         realtime=False)
-    print(f"long: simulator with {days} day(s) at {args.tx_per_slot} tx/slot ready in {time.perf_counter() - t:.0f} s")
     url = f"http://127.0.0.1:{port}"
-    samples: list[tuple[float, int, int, int]] = []        # (seconds, rows, listener RSS, sink RSS)
+    sim_log = open(data / "sim.log", "wb")
+    sim = subprocess.Popen([PY, str(Path(__file__).resolve()), "_sim-worker", "--port", str(port), "--seed",
+                            str(args.seed), "--tx-per-slot", str(args.tx_per_slot), "--slots-per-day",
+                            str(args.long_slots_per_day), "--days", "3650", "--start-day", "2026-03-28",
+                            "--max-events", str(args.long_events), "--block-interval", str(args.long_block_interval),
+                            "--max-ahead", str(args.long_max_ahead), "--retention-blocks",
+                            str(args.long_retention_blocks)], cwd=ROOT, stdout=sim_log, stderr=subprocess.STDOUT)
+    if not wait_for_port("127.0.0.1", port, timeout=120):
+        raise RuntimeError("streamed simulator did not start: " + (data / "sim.log").read_text()[-3000:])
     sink = SinkProcess(data / "sink-long", broker.bootstrap, "long", batch_seconds=1.0,
                        batch_rows=args.batch_rows, profile=False)
+    largv = listen_argv(url, broker.bootstrap, "long", data / "long.json")
+    if args.trace_listener:
+        env = dict(os.environ, TRACE_OUT=str(data / "listener.trace"), TRACE_SECONDS=str(args.trace_seconds))
+        listener = subprocess.Popen([PY, str(Path(__file__).resolve()), "_traced", *largv], cwd=ROOT, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=open(data / "listener.log", "wb"))
+    else:
+        listener = subprocess.Popen(cli(*largv), cwd=ROOT, stdout=subprocess.DEVNULL,
+                                    stderr=open(data / "listener.log", "wb"))
+    pids = {"listener": listener.pid, "broker": broker.proc.pid, "sink": sink.proc.pid, "simulator": sim.pid}
+    if broker.s3 is not None and broker.s3.proc is not None:
+        pids["s3 (moto)"] = broker.s3.proc.pid
+    cpu0 = {n: proc_stats(p)[0] for n, p in pids.items()}
+    samples: list[dict] = []
+    t0 = time.perf_counter()
+    print(f"long: streamed chain seed {args.seed}, {args.tx_per_slot} tx/slot, until {args.long_events:,} "
+          f"discoverable flow events; listener live (websocket hints + sweeps), retention "
+          f"{args.long_retention_blocks} blocks, pacing {args.long_max_ahead or 'off'} blocks ahead of fetches",
+          flush=True)
+    truth = None
+    verdict = "not checked"
     try:
-        t0 = time.perf_counter()
-        listener = subprocess.Popen(cli(*listen_argv(url, broker.bootstrap, "long", data / "long.json",
-                                                     "--until-caught-up", "--no-websocket")),
-                                    cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        while listener.poll() is None:
+        next_print = 0.0
+        stopped = ""
+        while True:
             time.sleep(args.long_sample_seconds)
-            samples.append((time.perf_counter() - t0, sink.progress()["rows"], rss(listener.pid), rss(sink.proc.pid)))
-        out, err = listener.communicate()
-        if listener.returncode != 0:
-            raise RuntimeError(f"listener failed: {err[-3000:]}")
-        summary = json.loads(out.strip().splitlines()[-1])
-        expected = summary["events"] + summary["instructions"] + summary["dead_letters"]
-        while (p := sink.progress())["messages"] < expected + summary["statuses"]:
-            samples.append((time.perf_counter() - t0, p["rows"], 0, rss(sink.proc.pid)))
-            time.sleep(args.long_sample_seconds)
-        sink.wait_consumed(expected + summary["statuses"])
-        wall = time.perf_counter() - t0
-        sink.stop()
+            if listener.poll() is not None:
+                raise RuntimeError("listener exited: " + (data / "listener.log").read_text()[-3000:])
+            st = _rpc(url, "devchain_stream")
+            row = {"t": time.perf_counter() - t0, "events": st["events_addresses"], "tx": st["transactions"],
+                   "rows": sink.progress()["rows"], "ahead": st["ahead_blocks"], "unresolved": st["unresolved_blocks"],
+                   **{n: rss(p) for n, p in pids.items()}}
+            samples.append(row)
+            if row["t"] >= next_print:
+                next_print += 60
+                print(f"  +{row['t']:5.0f} s  {row['events']:>9,} events {row['tx']:>9,} tx  rows {row['rows']:>10,}"
+                      f"  ahead {row['ahead']:>3}/{row['unresolved']:>3}  " + "  ".join(f"{n} {row[n] / 2**20:.0f}" for n in pids)
+                      + " MiB", flush=True)
+            if st["finished"]:
+                break
+            big = [n for n in ("listener", "sink", "broker") if row[n] > args.long_rss_cap_mib * 2**20]
+            if not stopped and (row["t"] > args.long_max_seconds or big):
+                stopped = f"time box {args.long_max_seconds:.0f} s" if not big else f"RSS cap hit by {big}"
+                print(f"  stopping the chain early: {stopped}", flush=True)
+                _rpc(url, "devchain_stop")
+        chain_done = time.perf_counter() - t0
+        truth = _rpc(url, "devchain_truth", "addresses")
+        from pipelines.clickhouse.queries import totals
+
+        deadline = time.perf_counter() + args.long_settle_seconds
+        got = None
+        while time.perf_counter() < deadline:
+            time.sleep(10)
+            samples.append({"t": time.perf_counter() - t0, "events": samples[-1]["events"], "tx": samples[-1]["tx"],
+                            "rows": sink.progress()["rows"], "ahead": 0, "settle": True,
+                            **{n: rss(p) for n, p in pids.items()}})
+            got = totals(sink.client, "depinflow")
+            if got == truth:
+                break
+        settled = time.perf_counter() - t0
+        if got == truth:
+            verdict = f"EXACT ({len(truth)} lines)"
+        else:
+            want = {tuple(x[k] for k in ("network", "day", "flow_class", "subtype", "mint")): x["amount_raw"]
+                    for x in truth}
+            have = {tuple(x[k] for k in ("network", "day", "flow_class", "subtype", "mint")): x["amount_raw"]
+                    for x in got or []}
+            diff = [(k, want.get(k), have.get(k)) for k in sorted(set(want) | set(have)) if want.get(k) != have.get(k)]
+            verdict = f"MISMATCH in {len(diff)} of {len(want)} lines, e.g. {diff[:3]}"
+        cpu = {n: proc_stats(p)[0] - cpu0[n] for n, p in pids.items()}
     finally:
-        stop(sim)
-    print(f"long: {summary['transactions']} transactions, {summary['events']} flow events, {expected} rows in "
-          f"{wall:.0f} s ({summary['transactions'] / wall:,.0f} tx/s)")
-    print("  progress   rows        listener RSS   sink RSS")
-    for decile in range(1, 11):
-        target = expected * decile / 10
-        s = next((x for x in samples if x[1] >= target), samples[-1])
-        print(f"  {decile * 10:>4}%  {s[1]:>10,}   {s[2] / 2**20:>9.0f} MiB  {s[3] / 2**20:>7.0f} MiB")
-    for label, idx in (("listener", 2), ("sink", 3)):
-        pts = [(s[1], s[idx]) for s in samples if s[idx] and s[1] >= expected * 0.2]
-        if len(pts) >= 2:
-            slope = (pts[-1][1] - pts[0][1]) / max(1, pts[-1][0] - pts[0][0]) * 1_000_000 / 2**20
-            print(f"  {label}: RSS {pts[0][1] / 2**20:.0f} -> {pts[-1][1] / 2**20:.0f} MiB from 20% to the end "
-                  f"({slope:+.1f} MiB per million rows)")
+        stop(listener, signal.SIGTERM)
+        sink.stop()
+        stop(sim, signal.SIGTERM)
+        sim_log.close()
+    n_ev, n_tx = samples[-1]["events"], samples[-1]["tx"]
+    print(f"long: {n_tx:,} transactions, {n_ev:,} discoverable flow events (truth: {len(truth or [])} lines); chain "
+          f"finished after {chain_done:.0f} s ({n_tx / chain_done:,.0f} tx/s, {n_ev / chain_done:,.0f} events/s), "
+          f"ClickHouse settled after {settled:.0f} s; sink rows written {samples[-1]['rows']:,}")
+    if stopped:
+        print(f"  (chain ended early: {stopped}; the truth is what was produced)")
+    print(f"GROUND TRUTH vs ClickHouse totals (flows_daily FINAL): {verdict}")
+    names = list(pids)
+    print("  progress    events      " + "".join(f"{n:>13}" for n in names) + "   (RSS MiB)")
+    for pct in (1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100):
+        target = n_ev * pct / 100
+        s = next((x for x in samples if x["events"] >= target), samples[-1])
+        print(f"  {pct:>5}%  {s['events']:>10,}     " + "".join(f"{s[n] / 2**20:>13.0f}" for n in names))
+    print("  slope (least squares over samples from 10% to the end of the chain, MiB per 100k events); CPU:")
+    chain = [s for s in samples if s["events"] >= 0.1 * n_ev and not s.get("settle")] or samples
+    for n in names:
+        pts = [(s["events"], s[n] / 2**20) for s in chain if s[n]]
+        slope = fit_slope(pts) * 100_000
+        first, last = (pts[0][1], pts[-1][1]) if pts else (0, 0)
+        print(f"    {n:<11} {slope:+7.2f} MiB/100k events   ({first:.0f} -> {last:.0f} MiB)   CPU {cpu[n]:8.1f} s"
+              f" = {1000 * cpu[n] / max(1, n_tx):.3f} s per 1k tx")
+    out = data.parent / f"e2e-long-{os.getpid()}.json"
+    out.write_text(json.dumps({"samples": samples, "cpu": cpu, "verdict": verdict, "args": vars(args)}))
+    print(f"  samples: {out}")
+    if args.trace_listener and (data / "listener.trace").exists():
+        keep = data.parent / f"e2e-long-{os.getpid()}-listener.trace"
+        shutil.copy(data / "listener.trace", keep)
+        print(f"  listener allocation trace: {keep}")
 
 
 def main() -> int:
@@ -517,6 +694,16 @@ def main() -> int:
         ap.add_argument("--batch-rows", type=int, default=50_000)
         ap.add_argument("--profile", action="store_true")
         return sink_worker(ap.parse_args())
+    if len(sys.argv) > 1 and sys.argv[1] == "_sim-worker":
+        ap = argparse.ArgumentParser()
+        ap.add_argument("_cmd")
+        for name, typ in (("--port", int), ("--seed", int), ("--tx-per-slot", float), ("--slots-per-day", int),
+                          ("--days", int), ("--start-day", str), ("--max-events", int), ("--block-interval", float),
+                          ("--max-ahead", int), ("--retention-blocks", int)):
+            ap.add_argument(name, type=typ, required=True)
+        return sim_worker(ap.parse_args())
+    if len(sys.argv) > 1 and sys.argv[1] == "_traced":
+        return traced_worker(sys.argv[2:])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--days", type=int, default=1)
@@ -536,6 +723,18 @@ def main() -> int:
     ap.add_argument("--long", action="store_true", help="memory flatness over --long-events (only that)")
     ap.add_argument("--long-events", type=int, default=1_000_000)
     ap.add_argument("--long-sample-seconds", type=float, default=5.0)
+    ap.add_argument("--long-slots-per-day", type=int, default=2400)
+    ap.add_argument("--long-block-interval", type=float, default=0.0,
+                    help="seconds between blocks of the streamed chain (0: as fast as generated and paced)")
+    ap.add_argument("--long-max-ahead", type=int, default=64,
+                    help="blocks the chain may run ahead of the newest fetched transaction (0: unpaced)")
+    ap.add_argument("--long-retention-blocks", type=int, default=1000, help="blocks the simulator keeps")
+    ap.add_argument("--long-settle-seconds", type=float, default=900,
+                    help="after the chain ends, wait this long at most for ClickHouse to equal the truth")
+    ap.add_argument("--long-max-seconds", type=float, default=1e9, help="end the chain after this long (time box)")
+    ap.add_argument("--long-rss-cap-mib", type=float, default=6000, help="end the chain if a service exceeds it")
+    ap.add_argument("--trace-listener", action="store_true", help="tracemalloc + gc type counts in the listener")
+    ap.add_argument("--trace-seconds", type=float, default=60.0)
     ap.add_argument("--durable", action="store_true", help="broker with restart-durable S3 storage (moto)")
     args = ap.parse_args()
 

@@ -13,14 +13,17 @@ right for tests (a few thousand transactions) and impossible for a million-event
   getSignaturesForAddress stops listing them). Positions keep their meaning because the position-
   indexed structures are `Window`s (absolute indexes, the front dropped).
 - Pacing: a new block is produced every `block_interval` seconds (0 = as fast as it is generated),
-  but never more than `max_ahead` blocks beyond the newest block a client fetched a transaction of.
+  but never more than `max_ahead` blocks beyond the newest block a client fetched a transaction of,
+  nor more than 2 * `max_ahead` + FINAL_LAG beyond the newest block a client saw finalized (asked
+  its status after finalization, or fetched it final) - so a listener's finalizer backlog is bounded too.
   WHY: a memory soak must not lose data because a listener sharing two cores fell behind the
   retention window; a real cluster does not wait, but a benchmark that measures memory should not
   turn into a throughput race. `max_ahead=None` disables it (the chain runs free).
 
 The stream ends after `max_events` flow events (or when the configured days are exhausted); then
 every block is finalized, the chain stops, and `devchain_stream` reports `finished`.
-Control methods (not Solana): `devchain_stream` (progress counters), `devchain_truth` (the totals).
+Control methods (not Solana): `devchain_stream` (progress counters), `devchain_truth` (the totals),
+`devchain_stop` (end the stream early: a time-boxed run).
 """
 
 from __future__ import annotations
@@ -86,9 +89,14 @@ class TruthTotals:
 class LedgerStream:
     """Blocks of a SimConfig, one at a time, with running truth totals and counters."""
 
-    def __init__(self, config: SimConfig, max_events: int | None = None) -> None:
+    def __init__(self, config: SimConfig, max_events: int | None = None, count: str = "all") -> None:
+        """`max_events` bounds the events generated (`count="all"`, forked ones included) or the
+        finalized events a listener discovering through addresses can see (`count="addresses"`)."""
+        if count not in ("all", "addresses"):
+            raise ValueError(f"count must be 'all' or 'addresses', not {count!r}")
         self.config = config
         self.max_events = max_events
+        self.count = count
         self._gen = _Generator(config)
         self._it = self._gen.iter_blocks()
         self.truth = TruthTotals()
@@ -109,7 +117,8 @@ class LedgerStream:
         """The next block, or None once `max_events` is reached or the configured days are over."""
         if self.exhausted:
             return None
-        if self.max_events is not None and self.events >= self.max_events:
+        counted = self.events if self.count == "all" else self.truth.events["addresses"]
+        if self.max_events is not None and counted >= self.max_events:
             self.exhausted = True
             return None
         try:
@@ -192,6 +201,7 @@ class StreamingServer(DevchainServer):
         ledger.by_slot = {first.slot: first}
         super().__init__(ledger, faults, realtime=False, start_at=1)
         self.fetched_pos = -1            # newest block position a client fetched a transaction of
+        self.resolved_pos = -1           # ... and of which a client saw the transaction finalized
         self.finished = False
         self.started_at = time.time()
         self.finished_at: float | None = None
@@ -200,6 +210,7 @@ class StreamingServer(DevchainServer):
         self._producer: asyncio.Task | None = None
         self.methods["devchain_stream"] = self._rpc_stream
         self.methods["devchain_truth"] = self._rpc_truth
+        self.methods["devchain_stop"] = self._rpc_stop
 
     # -- indexes: the base class's structures, as Windows --------------------------------------------
     def _build_indexes(self) -> None:
@@ -280,7 +291,10 @@ class StreamingServer(DevchainServer):
         return bisect.bisect_left(self.tx_pos, pos)
 
     def _ahead_ok(self) -> bool:
-        return self.max_ahead is None or self.tip - 1 - self.fetched_pos < self.max_ahead
+        if self.max_ahead is None:
+            return True
+        lead = self.tip - 1
+        return lead - self.fetched_pos < self.max_ahead and lead - self.resolved_pos < 2 * self.max_ahead + FINAL_LAG
 
     async def _produce_loop(self) -> None:
         since_prune = 0
@@ -316,7 +330,19 @@ class StreamingServer(DevchainServer):
         out = super().get_transaction(sig, cfg)
         seq = self.sig_seq.get(sig) if isinstance(sig, str) else None
         if seq is not None and out is not None:
-            self.fetched_pos = max(self.fetched_pos, self.tx_loc[seq][0])
+            pos = self.tx_loc[seq][0]
+            self.fetched_pos = max(self.fetched_pos, pos)
+            if pos < self.limit("finalized"):           # fetched final: nothing left to resolve
+                self.resolved_pos = max(self.resolved_pos, pos)
+        return out
+
+    def get_signature_statuses(self, sigs, cfg=None):
+        out = super().get_signature_statuses(sigs, cfg)
+        final = self.limit("finalized")
+        for sig in sigs:
+            seq = self.sig_seq.get(sig) if isinstance(sig, str) else None
+            if seq is not None and self.tx_loc[seq][0] < final:
+                self.resolved_pos = max(self.resolved_pos, self.tx_loc[seq][0])
         return out
 
     # -- control ----------------------------------------------------------------------------------
@@ -326,8 +352,14 @@ class StreamingServer(DevchainServer):
                 "events_final": s.truth.events["all"], "events_addresses": s.truth.events["addresses"],
                 "forked_events": s.truth.forked_events, "tip_slot": self.tip_slot("processed"),
                 "retained_blocks": len(self.blocks.items), "pruned_blocks": self.pruned_blocks,
-                "ahead_blocks": self.tip - 1 - self.fetched_pos, "finished": self.finished,
+                "ahead_blocks": self.tip - 1 - self.fetched_pos, "unresolved_blocks": self.tip - 1 - self.resolved_pos,
+                "finished": self.finished,
                 "seconds": (self.finished_at or time.time()) - self.started_at}
+
+    def _rpc_stop(self):
+        """End the stream now: no new block; the produced ones are finalized (truth = what was produced)."""
+        self.stream.exhausted = True
+        return True
 
     def _rpc_truth(self, discovery="addresses"):
         return self.stream.truth.lines(discovery)
@@ -352,11 +384,11 @@ async def start_streaming(stream: LedgerStream, host: str = "127.0.0.1", port: i
 
 
 def serve_stream(config: SimConfig, *, port: int, host: str = "127.0.0.1", max_events: int | None = None,
-                 **kwargs) -> None:
+                 count: str = "all", **kwargs) -> None:
     """Serve a stream until interrupted (the long-run benchmark's simulator process)."""
 
     async def main() -> None:
-        stream = LedgerStream(config, max_events=max_events)
+        stream = LedgerStream(config, max_events=max_events, count=count)
         _server, runner, _port = await start_streaming(stream, host, port, **kwargs)
         try:
             await asyncio.Event().wait()

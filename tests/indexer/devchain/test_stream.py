@@ -58,6 +58,10 @@ def test_stream_stops_after_max_events():
         pass
     assert 500 <= stream.events < 500 + 200          # stops at the first block boundary past the bound
     assert stream.exhausted and stream.next_block() is None
+    by_addresses = LedgerStream(SimConfig(**CFG), max_events=500, count="addresses")
+    while by_addresses.next_block() is not None:
+        pass
+    assert 500 <= by_addresses.truth.events["addresses"] < 700 and by_addresses.events > stream.events
 
 
 def test_window_keeps_absolute_positions():
