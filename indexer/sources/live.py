@@ -186,6 +186,9 @@ class LiveTail:
             else:
                 delivery = await self.finalizer.publish_confirmed(prepared)
             job.delivery = delivery
+            # The messages are with the producer now: drop the parsed result and the prepared messages
+            # (~50 KiB per transaction) instead of keeping them in this frame until finalization.
+            result = prepared = None
             self.stats.txs["live"] += 1
             self.stats.newest_processed_slot = max(self.stats.newest_processed_slot, slot)
             self.submitted_high = slot if self.submitted_high is None else max(self.submitted_high, slot)
