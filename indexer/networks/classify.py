@@ -139,8 +139,24 @@ class Classifier:
             else:
                 price = None
             if price is not None:
-                ev.usd_price = decimal_str(price)
+                text = _PRICE_TEXT.get(price)
+                if text is None:
+                    text = _price_text(price)
+                ev.usd_price = text
                 ev.usd = usd_value(ev.amount_raw, ev.decimals, price)
+
+
+_PRICE_TEXT: dict[Decimal, str] = {}   # price -> decimal_str(price): a stream has few distinct prices
+
+
+def _price_text(price: Decimal) -> str:
+    """decimal_str(price), remembered (a function of the value alone: equal Decimals give equal text)."""
+    text = decimal_str(price)
+    if price.is_finite():
+        if len(_PRICE_TEXT) >= 4096:
+            _PRICE_TEXT.clear()
+        _PRICE_TEXT[price] = text
+    return text
 
 
 class _Walk:

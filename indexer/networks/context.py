@@ -139,21 +139,18 @@ class TxContext:
             symbol, decimals = info.symbol, info.decimals
         else:
             symbol, decimals = "", self._decimals_of(mint)
-        bal = self.balances
+        if not payer_owner:
+            payer_owner = self.balances.owner(payer_account) if payer_account else ""
+        if not recipient_owner:
+            recipient_owner = self.balances.owner(recipient_account) if recipient_account else ""
+        tx = self.tx
+        # positional: FlowEvent's field order (signature ... reason); ~25% cheaper than 29 keywords
         return FlowEvent(
-            signature=self.tx.signature, ix_path=ix.path, network=network,
-            flow_class=str(flow_class), subtype=str(subtype), slot=self.tx.slot,
-            block_time=int(self.tx.block_time or 0), day=day or self.block_day,
-            program_id=ix.program_id, program=program, instruction=name,
-            mint=mint, symbol=symbol, amount_raw=int(amount), decimals=decimals, leg=leg,
-            epoch=epoch, outer_program=outer_program, outer_instruction=outer_name,
-            parent_instruction=self.qualified(ancestors[-1]) if ancestors else "",
-            usd_price=usd_price,
-            payer_owner=payer_owner or (bal.owner(payer_account) if payer_account else ""),
-            payer_account=payer_account,
-            recipient_owner=recipient_owner or (bal.owner(recipient_account) if recipient_account else ""),
-            recipient_account=recipient_account, sub_dao=sub_dao,
-            commitment=self.commitment, reason=reason,
+            tx.signature, ix.path, network, str(flow_class), str(subtype), tx.slot, int(tx.block_time or 0),
+            day or self.block_day, ix.program_id, program, name, mint, symbol, int(amount), decimals, leg,
+            epoch, outer_program, outer_name, self.qualified(ancestors[-1]) if ancestors else "", None,
+            usd_price, payer_owner, payer_account, recipient_owner, recipient_account, sub_dao,
+            self.commitment, reason,
         )
 
     def _decimals_of(self, mint: str) -> int:

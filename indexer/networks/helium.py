@@ -51,7 +51,8 @@ def _epoch_arg(ix: Instruction) -> int:
 
 # --- reading helpers ------------------------------------------------------------------------
 def _acc(ix: Instruction, idx: int) -> str:
-    return ix.accounts[idx] if idx < len(ix.accounts) else ""
+    accounts = ix.accounts  # a property (lazy account list): read once
+    return accounts[idx] if idx < len(accounts) else ""
 
 
 def _u64_arg(ix: Instruction) -> int:
