@@ -591,11 +591,25 @@ def long_run(args, data: Path, broker: LocalBroker) -> None:
     if broker.s3 is not None and broker.s3.proc is not None:
         pids["s3 (moto)"] = broker.s3.proc.pid
     cpu0 = {n: proc_stats(p)[0] for n, p in pids.items()}
+    pacer_stop = threading.Event()
+
+    def pacer() -> None:   # the listener's durable live position paces the chain (see devchain_pace)
+        while not pacer_stop.wait(0.5):
+            try:
+                live_slot = json.loads((data / "long.json").read_text()).get("live_slot")
+                if live_slot:
+                    _rpc(url, "devchain_pace", live_slot)
+            except (OSError, ValueError):
+                continue
+
+    if args.long_pace:
+        threading.Thread(target=pacer, daemon=True).start()
     samples: list[dict] = []
     t0 = time.perf_counter()
     print(f"long: streamed chain seed {args.seed}, {args.tx_per_slot} tx/slot, until {args.long_events:,} "
           f"discoverable flow events; listener live (websocket hints + sweeps), retention "
-          f"{args.long_retention_blocks} blocks, pacing {args.long_max_ahead or 'off'} blocks ahead of fetches",
+          f"{args.long_retention_blocks} blocks, pacing {args.long_max_ahead or 'off'} blocks ahead of fetches"
+          f"{' and the listener checkpoint' if args.long_pace else ''}",
           flush=True)
     truth = None
     verdict = "not checked"
@@ -608,7 +622,7 @@ def long_run(args, data: Path, broker: LocalBroker) -> None:
                 raise RuntimeError("listener exited: " + (data / "listener.log").read_text()[-3000:])
             st = _rpc(url, "devchain_stream")
             row = {"t": time.perf_counter() - t0, "events": st["events_addresses"], "tx": st["transactions"],
-                   "rows": sink.progress()["rows"], "ahead": st["ahead_blocks"], "unresolved": st["unresolved_blocks"],
+                   "rows": sink.progress()["rows"], "ahead": st["ahead_blocks"], "unresolved": st["unpaced_blocks"] or 0,
                    **{n: rss(p) for n, p in pids.items()}}
             samples.append(row)
             if row["t"] >= next_print:
@@ -649,6 +663,7 @@ def long_run(args, data: Path, broker: LocalBroker) -> None:
             verdict = f"MISMATCH in {len(diff)} of {len(want)} lines, e.g. {diff[:3]}"
         cpu = {n: proc_stats(p)[0] - cpu0[n] for n, p in pids.items()}
     finally:
+        pacer_stop.set()
         stop(listener, signal.SIGTERM)
         sink.stop()
         stop(sim, signal.SIGTERM)
@@ -731,6 +746,7 @@ def main() -> int:
     ap.add_argument("--long-retention-blocks", type=int, default=1000, help="blocks the simulator keeps")
     ap.add_argument("--long-settle-seconds", type=float, default=900,
                     help="after the chain ends, wait this long at most for ClickHouse to equal the truth")
+    ap.add_argument("--long-pace", type=int, default=1, help="pace the chain by the listener's checkpoint (0: off)")
     ap.add_argument("--long-max-seconds", type=float, default=1e9, help="end the chain after this long (time box)")
     ap.add_argument("--long-rss-cap-mib", type=float, default=6000, help="end the chain if a service exceeds it")
     ap.add_argument("--trace-listener", action="store_true", help="tracemalloc + gc type counts in the listener")

@@ -15,7 +15,8 @@ right for tests (a few thousand transactions) and impossible for a million-event
 - Pacing: a new block is produced every `block_interval` seconds (0 = as fast as it is generated),
   but never more than `max_ahead` blocks beyond the newest block a client fetched a transaction of,
   nor more than 2 * `max_ahead` + FINAL_LAG beyond the newest block a client saw finalized (asked
-  its status after finalization, or fetched it final) - so a listener's finalizer backlog is bounded too.
+  its status after finalization, or fetched it final), nor (once a client calls `devchain_pace`) more
+  than that beyond the slot the client declared done - so a listener's finalizer backlog is bounded too.
   WHY: a memory soak must not lose data because a listener sharing two cores fell behind the
   retention window; a real cluster does not wait, but a benchmark that measures memory should not
   turn into a throughput race. `max_ahead=None` disables it (the chain runs free).
@@ -23,7 +24,7 @@ right for tests (a few thousand transactions) and impossible for a million-event
 The stream ends after `max_events` flow events (or when the configured days are exhausted); then
 every block is finalized, the chain stops, and `devchain_stream` reports `finished`.
 Control methods (not Solana): `devchain_stream` (progress counters), `devchain_truth` (the totals),
-`devchain_stop` (end the stream early: a time-boxed run).
+`devchain_stop` (end the stream early: a time-boxed run), `devchain_pace` (a client's done slot).
 """
 
 from __future__ import annotations
@@ -202,6 +203,8 @@ class StreamingServer(DevchainServer):
         super().__init__(ledger, faults, realtime=False, start_at=1)
         self.fetched_pos = -1            # newest block position a client fetched a transaction of
         self.resolved_pos = -1           # ... and of which a client saw the transaction finalized
+        self.paced_pos: int | None = None    # position of the slot a client declared done (devchain_pace)
+        self.pace_blocks = 2 * (max_ahead or 0) + FINAL_LAG
         self.finished = False
         self.started_at = time.time()
         self.finished_at: float | None = None
@@ -211,6 +214,7 @@ class StreamingServer(DevchainServer):
         self.methods["devchain_stream"] = self._rpc_stream
         self.methods["devchain_truth"] = self._rpc_truth
         self.methods["devchain_stop"] = self._rpc_stop
+        self.methods["devchain_pace"] = self._rpc_pace
 
     # -- indexes: the base class's structures, as Windows --------------------------------------------
     def _build_indexes(self) -> None:
@@ -265,19 +269,21 @@ class StreamingServer(DevchainServer):
         first_seq = self._first_kept_seq(keep_from)
         dropped = self.blocks.drop_before(keep_from)
         self._slots.drop_before(keep_from)
+        keys: set[str] = set()
         for block in dropped:
             self.ledger.by_slot.pop(block.slot, None)
             for tx in block.transactions:
                 self.sig_seq.pop(tx.signature, None)
-                for key in set(tx.account_keys):
-                    lst = self.by_address.get(key)
-                    if lst is None:
-                        continue
-                    cut = _count_below(lst, first_seq)
-                    if cut == len(lst):
-                        del self.by_address[key]
-                    elif cut:
-                        del lst[:cut]
+                keys.update(tx.account_keys)
+        for key in keys:                   # one cut per address (not per transaction: lists are long)
+            lst = self.by_address.get(key)
+            if lst is None:
+                continue
+            cut = _count_below(lst, first_seq)
+            if cut == len(lst):
+                del self.by_address[key]
+            elif cut:
+                del lst[:cut]
         self.tx_pos.drop_before(first_seq)
         self.tx_loc.drop_before(first_seq)
         self._cache.clear()
@@ -291,9 +297,11 @@ class StreamingServer(DevchainServer):
         return bisect.bisect_left(self.tx_pos, pos)
 
     def _ahead_ok(self) -> bool:
+        lead = self.tip - 1
+        if self.paced_pos is not None and lead - self.paced_pos >= self.pace_blocks:
+            return False
         if self.max_ahead is None:
             return True
-        lead = self.tip - 1
         return lead - self.fetched_pos < self.max_ahead and lead - self.resolved_pos < 2 * self.max_ahead + FINAL_LAG
 
     async def _produce_loop(self) -> None:
@@ -353,8 +361,19 @@ class StreamingServer(DevchainServer):
                 "forked_events": s.truth.forked_events, "tip_slot": self.tip_slot("processed"),
                 "retained_blocks": len(self.blocks.items), "pruned_blocks": self.pruned_blocks,
                 "ahead_blocks": self.tip - 1 - self.fetched_pos, "unresolved_blocks": self.tip - 1 - self.resolved_pos,
+                "unpaced_blocks": None if self.paced_pos is None else self.tip - 1 - self.paced_pos,
                 "finished": self.finished,
                 "seconds": (self.finished_at or time.time()) - self.started_at}
+
+    def _rpc_pace(self, slot):
+        """A client says everything through `slot` is done (e.g. a listener's durable live position):
+        the chain stays within 2 * max_ahead + FINAL_LAG blocks of it. WHY: what a client fetched or
+        asked about is not what it finished; a listener whose finalization lags keeps every
+        unresolved transaction in memory, and a memory soak must measure a listener that keeps up."""
+        import bisect
+
+        self.paced_pos = max(self.blocks.base, bisect.bisect_right(self._slots, int(slot)) - 1)
+        return self.paced_pos
 
     def _rpc_stop(self):
         """End the stream now: no new block; the produced ones are finalized (truth = what was produced)."""

@@ -124,3 +124,21 @@ def test_pacing_waits_for_the_client():
         _rpc(node.url, "getTransaction", tx.signature, {"maxSupportedTransactionVersion": 0, "commitment": "confirmed"})
         st = _wait(node.url, lambda s: s["blocks"] >= pos + 10, timeout=30)
         assert st["blocks"] >= pos + 10                           # a fetch lets it move on
+
+
+def test_pace_holds_the_chain_near_the_clients_done_slot():
+    stream = LedgerStream(SimConfig(**CFG))
+    with stream_in_thread(stream, max_ahead=None, retention_blocks=500) as node:
+        first = node.server.blocks[0].slot
+        assert _rpc(node.url, "devchain_pace", first)["result"] == 0
+        time.sleep(0.5)
+        st = _rpc(node.url, "devchain_stream")["result"]
+        assert st["blocks"] <= FINAL_LAG + 2 and st["unpaced_blocks"] == FINAL_LAG  # waits for the client
+        _rpc(node.url, "devchain_pace", node.server.blocks[20].slot)
+        st = _wait(node.url, lambda s: s["blocks"] >= 20 + FINAL_LAG, timeout=30)
+        time.sleep(0.3)
+        st = _rpc(node.url, "devchain_stream")["result"]
+        assert 20 + FINAL_LAG <= st["blocks"] <= 20 + FINAL_LAG + 2
+        assert _rpc(node.url, "devchain_stop")["result"] is True
+        _rpc(node.url, "devchain_pace", node.server.blocks[-1].slot)
+        assert _wait(node.url, lambda s: s["finished"], timeout=30)["finished"]
