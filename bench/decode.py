@@ -17,6 +17,9 @@ end, and the exact command line. Workloads:
           first read, so the plain figure leaves out lists nobody reads);
           and one simulated day of the devchain (every transaction different) in base64, with
           caches warm from a previous pass and cleared before each pass.
+Every rate is process CPU time, also printed as microseconds of CPU per item (us/ix, us/tx).
+Per-stage figures of the listener's work (parse, decode, classify, serialize) on the transactions
+the backfill fetches: bench/classify.py --stages.
 """
 
 from __future__ import annotations
@@ -194,7 +197,9 @@ def _load() -> str:
 
 def _fmt(rates: list[float], unit: str) -> str:
     med, best = _summary(rates)
-    return f"median {med:,.0f} {unit}, best {best:,.0f} {unit} (of {len(rates)} runs)"
+    item = unit.split("/")[0]
+    return (f"median {med:,.0f} {unit} = {1e6 / med:.1f} us CPU/{item}, best {best:,.0f} {unit} "
+            f"(of {len(rates)} runs)")
 
 
 def main() -> int:

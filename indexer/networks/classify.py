@@ -117,8 +117,10 @@ class Classifier:
             return out
         ctx = TxContext(tx, self.config, commitment, self.rules.names)
         walk = _Walk(self, ctx, out, classify=tx.succeeded and tx.block_time is not None)
+        visit, helium_ids, tokens = walk.visit, self.helium_ids, self.token_programs
         for ix in tx.instructions:
-            walk.visit(ix, (), False)
+            if ix.children or ix.program_id in helium_ids or ix.program_id in tokens:  # else visit does nothing
+                visit(ix, (), False)
         if tx.succeeded and tx.block_time is None and (out.instructions or out.dead_letters):
             out.dead_letters.append(_dead_letter(ctx, None, "classify", "missing_block_time",
                                                  "no blockTime: flows cannot be dated", b""))
@@ -178,10 +180,14 @@ class _Walk:
                     in_flow = True
         elif pid in c.token_programs:
             self._token(ix, anc, in_flow)
-        if ix.children:
+        children = ix.children
+        if children:
             below = (*anc, ix)
-            for child in ix.children:
-                self.visit(child, below, in_flow)
+            helium_ids, tokens = c.helium_ids, c.token_programs
+            for child in children:
+                # a leaf of an unwatched program (system, noop, compute budget ...) needs no visit
+                if child.children or child.program_id in helium_ids or child.program_id in tokens:
+                    self.visit(child, below, in_flow)
 
     def _run(self, rule, ix: Instruction, anc: tuple[Instruction, ...]) -> None:
         try:
