@@ -16,6 +16,8 @@ import time
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import add, eq, is_
 
 import structlog
 from kafka import TopicPartition
@@ -88,6 +90,33 @@ def value_table(value: bytes | None) -> str | None:
         return None
     i += len(_FLOW_CLASS_KEY)
     return _HEADER_TABLE.get(value[i:value.find(b'"', i)])
+
+
+_KEYED_TABLE = {_FLOW_CLASS_KEY + cls: table for cls, table in _HEADER_TABLE.items()}
+
+
+def route_flows(recs: list, values: list) -> dict[str | None, list]:
+    """Records grouped by value_table() of their values (None: not routable, for the exact path),
+    each group in the order of `recs`.
+
+    The same answer as calling value_table per message, computed with C-level map/compress passes:
+    per-message Python frames cost more than the byte scans themselves at 50k messages a batch.
+    """
+    if None in values:      # a tombstone: bytes methods would raise on it; rare, so the simple loop
+        out: dict[str | None, list] = {}
+        for r, v in zip(recs, values, strict=True):
+            out.setdefault(value_table(v), []).append(r)
+        return out
+    pos = list(map(bytes.find, values, repeat(_FLOW_CLASS_KEY)))      # -1: no key
+    ends = map(bytes.find, values, repeat(b'"'), map(add, pos, repeat(len(_FLOW_CLASS_KEY))))
+    # value[pos:end] is '"flow_class":"<class>' when the key is there; from pos -1 it is at most the
+    # last byte, which matches no table
+    tables = list(map(_KEYED_TABLE.get, map(bytes.__getitem__, values, map(slice, pos, ends))))
+    out = {}
+    for name in {*tables}:
+        sel = map(is_, tables, repeat(None)) if name is None else map(eq, tables, repeat(name))
+        out[name] = list(compress(recs, sel))
+    return out
 
 class SinkStopped(Exception):
     """Stop was requested while ClickHouse was unavailable: the batch is abandoned uncommitted."""
@@ -337,15 +366,12 @@ class Sink:
     def _add_raw_flows(self, tp: TopicPartition, recs: list) -> None:
         """Route flows by the `flow_class` in their raw value (value_table), undecoded; not found:
         the decoding path."""
-        by_table: dict[str, list] = defaultdict(list)
-        for r, v in zip(recs, self._codec.values(recs), strict=True):
-            table = value_table(v)
+        for table, rs in route_flows(recs, self._codec.values(recs)).items():
             if table is None:
-                self._add(KIND_FLOW, tp, r)
+                for r in rs:
+                    self._add(KIND_FLOW, tp, r)
             else:
-                by_table[table].append(r)
-        for table, rs in by_table.items():
-            self._batch.add_raw(table, tp, rs)
+                self._batch.add_raw(table, tp, rs)
 
     def _add(self, kind: str, tp: TopicPartition, rec) -> None:
         r = self._codec.record(rec)

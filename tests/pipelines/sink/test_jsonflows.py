@@ -13,7 +13,7 @@ from pipelines.kafka.messages import OutMessage, flow_message
 from pipelines.sink import jsonflows
 from pipelines.sink.columns import flow_columns
 from pipelines.sink.rows import MAX_SLOT
-from pipelines.sink.service import header_table, value_table
+from pipelines.sink.service import header_table, route_flows, value_table
 from pipelines.sink.writer import Writer
 from tests.pipelines.sink.helpers import flow_events, ledger
 
@@ -188,6 +188,20 @@ def test_value_routing():
     assert value_table(b'{"flow_class":1}') is None
     assert value_table(b"") is None
     assert value_table(None) is None
+
+
+def test_route_flows_groups_like_value_table_per_message():
+    values = [event(i, flow_class=("usage_fee", "emission", "transfer", "other")[i % 4]).to_json() for i in range(12)]
+    values += [b'{"flow_class":"gift"}', b'{"flow_class":"usage_fee', b"", b"}", b'{"flow_class" : "emission"}',
+               b'"flow_class":"emission"', b'{"x":1}', b'{"flow_class":"emission","flow_class":"usage_fee"}']
+    recs = [f"r{i}" for i in range(len(values))]
+    expected: dict = {}
+    for r, v in zip(recs, values, strict=True):
+        expected.setdefault(value_table(v), []).append(r)
+    assert route_flows(recs, values) == expected
+    assert set(expected) == {USAGE_FEES.name, EMISSIONS.name, OTHER_FLOWS.name, None}
+    with_tombstone = [*values, None]
+    assert route_flows([*recs, "t"], with_tombstone) == {**expected, None: [*expected[None], "t"]}
 
 
 def test_sink_falls_back_for_a_refused_batch_with_poison_behind_flow_headers(sink_env):
