@@ -151,3 +151,16 @@ def test_instruction_records_keep_the_record_base_field_order(transactions):
                 "signature", "slot", "block_time", "tx_error", "commitment", "schema_version")}
             records += 1
     assert records > 1000
+
+
+def test_event_json_is_the_dict_json(transactions):
+    """The listener serializes events with orjson.dumps(event) (no dict built): the same bytes as the
+    dict form the schema and the sink's parser are written against."""
+    import orjson
+
+    clf = Classifier()
+    events = [ev for tx in transactions for ev in clf.classify(tx).flows]
+    assert len(events) > 1000
+    for ev in events:
+        raw = orjson.dumps(ev)
+        assert raw == ev.to_json() == orjson.dumps(ev.to_dict())
