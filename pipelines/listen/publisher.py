@@ -276,7 +276,7 @@ class _ConfluentBatch:
     transaction were a large share of the listener's CPU; here each message costs one produce()
     and one small call when acknowledged."""
 
-    __slots__ = ("publisher", "future", "pending", "sealed", "started", "produce")
+    __slots__ = ("publisher", "future", "pending", "sealed", "started")
 
     def __init__(self, publisher: ConfluentPublisher, future: asyncio.Future) -> None:
         self.publisher = publisher
@@ -284,7 +284,6 @@ class _ConfluentBatch:
         self.pending = 0
         self.sealed = False
         self.started = time.perf_counter()
-        self.produce = publisher.producer.produce
 
     def send(self, topic: str, value: bytes, key: bytes, headers: list) -> None:
         # partition chosen by librdkafka's murmur2_random partitioner (CONFLUENT_DEFAULTS): the same
@@ -292,7 +291,9 @@ class _ConfluentBatch:
         self.pending += 1
         while True:
             try:
-                self.produce(topic, value, key, headers=headers, on_delivery=self)
+                # (no reference to the producer kept here: undelivered messages hold this object,
+                # and it must not keep a dropped producer alive)
+                self.publisher.producer.produce(topic, value, key, headers=headers, on_delivery=self)
                 return
             except BufferError:
                 self.publisher._wait_for_room()

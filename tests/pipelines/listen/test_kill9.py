@@ -37,15 +37,19 @@ def listen_cmd(node, bootstrap: str, prefix: str, checkpoint: Path, *extra: str)
             "--progress", "off", "--sweep-interval", "0.3", "--rpc-batch", "20", "--log-level", "WARNING", *extra]
 
 
-def test_kill9_at_random_points_then_restart_gives_the_truth(ledger, bootstrap, unique_name, tmp_path):
-    rng = random.Random(int(os.environ.get("DEPINFLOW_KILL_SEED", "20261126")))
+@pytest.mark.parametrize("workers", [0, 2])
+def test_kill9_at_random_points_then_restart_gives_the_truth(ledger, bootstrap, unique_name, tmp_path, workers):
+    """workers=2: the backfill runs in worker processes (forked by a fork server); a kill -9 of the
+    listener leaves them to finish their chunks and exit, the checkpoint never covers their work."""
+    rng = random.Random(int(os.environ.get("DEPINFLOW_KILL_SEED", "20261126")) + workers)
     prefix = unique_name("lk")
+    extra = ("--workers", str(workers)) if workers else ()
     checkpoint = tmp_path / "listener.json"
     start = len(ledger.blocks) - 400
     killed_at = []
     with serve_in_thread(ledger, start_at=start) as node:
         for _ in range(KILLS):
-            proc = subprocess.Popen(listen_cmd(node, bootstrap, prefix, checkpoint), cwd=ROOT,
+            proc = subprocess.Popen(listen_cmd(node, bootstrap, prefix, checkpoint, *extra), cwd=ROOT,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             delay = rng.uniform(2.0, 6.0)   # start-up, backfill, live: wherever it happens to be
             deadline = time.monotonic() + delay
@@ -56,7 +60,7 @@ def test_kill9_at_random_points_then_restart_gives_the_truth(ledger, bootstrap, 
             proc.wait(10)
             killed_at.append(round(delay, 2))
         node.finalize_all()
-        done = subprocess.run(listen_cmd(node, bootstrap, prefix, checkpoint, "--until-caught-up"), cwd=ROOT,
+        done = subprocess.run(listen_cmd(node, bootstrap, prefix, checkpoint, "--until-caught-up", *extra), cwd=ROOT,
                               capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = orjson.loads(done.stdout.strip().splitlines()[-1])
