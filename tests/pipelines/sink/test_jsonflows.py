@@ -124,6 +124,12 @@ REFUSED = {
     "top-level array": b"[" + GOOD + b"]",
     "empty object": b"{}",
     "tombstone": None,
+    # integers are read typed (Int128), whose reader is lenient: the payload guard must catch these
+    "spaced quoted integer": _set(GOOD, "slot", ' "1007"'),
+    "integer of 21 digits": _set(GOOD, "amount_raw", str(10**20)),
+    "integer wrapping Int128": _set(GOOD, "amount_raw", str(2**128 + 5)),
+    "null required integer": _set(GOOD, "slot", "null"),
+    "leading zero after spaces": _set(GOOD, "leg", "  007"),
 }
 
 
