@@ -47,8 +47,13 @@ class KafkaProcessor:
     """Implements indexer.sources.types.Processor on top of a KafkaPublisher."""
 
     def __init__(self, publisher: KafkaPublisher, topics: Topics, classifier: Classifier | None = None,
-                 publish_instructions: bool = True, stats: ProcessStats | None = None) -> None:
+                 publish_instructions: bool = True, stats: ProcessStats | None = None,
+                 batch_publisher_factory: Callable[[], object] | None = None) -> None:
         self.publisher = publisher
+        # process_batch (backfill) may publish through its own producer, created on first use, with
+        # throughput settings (longer linger) that would cost live traffic its latency
+        self._batch_publisher_factory = batch_publisher_factory
+        self.batch_publisher = None
         self.topics = topics
         self.classifier = classifier or Classifier()
         self.publish_instructions = publish_instructions
@@ -149,7 +154,11 @@ class KafkaProcessor:
         Delivery objects, OutMessage objects and gathers, which cost as much as the producer itself
         at thousands of transactions per second. The future fails with the first send error."""
         started = time.perf_counter()
-        batch = self.publisher.batch()
+        publisher = self.batch_publisher
+        if publisher is None:
+            factory = self._batch_publisher_factory
+            publisher = self.batch_publisher = factory() if factory is not None else self.publisher
+        batch = publisher.batch()
         send = batch.send
         emit = self._emit
         for tx in txs:

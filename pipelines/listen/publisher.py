@@ -26,10 +26,7 @@ POLL_INTERVAL = 0.005
 CONFLUENT_DEFAULTS: dict[str, object] = {
     "acks": "all",                      # acknowledged only when the broker has it durably
     "compression.type": "lz4",
-    # WHY 50 ms: the broker's CPU is per request much more than per message; at backfill rates
-    # linger 5 ms cost ~100 us of broker CPU per transaction, 50 ms ~27 us (bench/listen.py), and
-    # 50 ms stays far below the live-lag goal (p99 <= 500 ms).
-    "linger.ms": 50,
+    "linger.ms": 5,                     # live: latency first (backfill: BACKFILL_OVERRIDES)
     "batch.size": 1024 * 1024,
     "batch.num.messages": 100_000,
     "message.max.bytes": 8 * 1024 * 1024,
@@ -43,6 +40,12 @@ CONFLUENT_DEFAULTS: dict[str, object] = {
     "delivery.timeout.ms": 120_000,
     "queue.buffering.max.messages": 500_000,
 }
+
+
+# The backfill's own producer (see KafkaProcessor.process_batch). WHY 50 ms: the broker's CPU is per
+# request much more than per message; at backfill rates linger 5 ms cost ~100 us of broker CPU per
+# transaction, 50 ms ~27 us (bench/listen.py --producer linger.ms=...), while live traffic keeps 5 ms.
+BACKFILL_OVERRIDES: dict[str, object] = {"linger.ms": 50}
 
 
 class _Countdown:

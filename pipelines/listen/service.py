@@ -36,7 +36,12 @@ from pipelines.listen.config import ListenerConfig
 from pipelines.listen.metrics import ListenerMetrics
 from pipelines.listen.processor import KafkaProcessor, ProcessStats
 from pipelines.listen.progress import draw
-from pipelines.listen.publisher import ConfluentPublisher, KafkaPublisher, confluent_available
+from pipelines.listen.publisher import (
+    BACKFILL_OVERRIDES,
+    ConfluentPublisher,
+    KafkaPublisher,
+    confluent_available,
+)
 
 log = structlog.get_logger("pipelines.listen")
 
@@ -71,6 +76,7 @@ class Listener:
         self.source_stats = SourceStats()
         self.process_stats = ProcessStats()
         self.follower: Follower | None = None
+        self.processor: KafkaProcessor | None = None
         self.topics = Topics(config.topic_prefix)
         self.kafka_client = ""
         self.metrics = ListenerMetrics()
@@ -134,8 +140,13 @@ class Listener:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, lambda: ensure_topics(c.bootstrap, self.topics.all(), c.partitions))
         publisher = await self._publisher(loop)
+        batch_factory = None
+        if self.kafka_client == "confluent" and c.workers == 0:
+            def batch_factory() -> ConfluentPublisher:
+                return self._confluent(loop, backfill=True)
         processor = KafkaProcessor(publisher, self.topics, self._classifier(), c.publish_instructions,
-                                   self.process_stats)
+                                   self.process_stats, batch_publisher_factory=batch_factory)
+        self.processor = processor
         rpc = RpcClient(c.rpc_url, concurrency=c.rpc_concurrency, timeout=c.rpc_timeout, max_batch=c.rpc_batch,
                         use_batches=c.rpc_use_batches, rate_limits=c.rate_limits or None, stats=self.rpc_stats)
         settings = self._settings()
@@ -168,6 +179,8 @@ class Listener:
                     with contextlib.suppress(BaseException):
                         await task
             await publisher.aclose(30)
+            if processor.batch_publisher not in (None, publisher):
+                await processor.batch_publisher.aclose(30)
             if pool is not None:
                 await loop.run_in_executor(None, pool.close)
             await rpc.close()
@@ -176,18 +189,26 @@ class Listener:
         log.info("listener_stopped", **summary.__dict__)
         return summary
 
-    async def _publisher(self, loop: asyncio.AbstractEventLoop) -> KafkaPublisher | ConfluentPublisher:
+    async def _publisher(self, loop: asyncio.AbstractEventLoop,
+                         backfill: bool = False) -> KafkaPublisher | ConfluentPublisher:
+        """The Kafka publisher; `backfill` = throughput settings (BACKFILL_OVERRIDES, confluent only)."""
         c = self.config
-        observe = self.metrics.kafka_send_seconds.observe
         client = c.kafka_client
         if client == "auto":
             client = "confluent" if confluent_available() else "kafka-python"
         self.kafka_client = client
         if client == "confluent":
-            return ConfluentPublisher(c.bootstrap, loop, on_latency=observe, overrides=c.producer_overrides)
+            return self._confluent(loop, backfill)
+        observe = self.metrics.kafka_send_seconds.observe
         settings = {**KAFKA_PYTHON_OVERRIDES, **c.producer_overrides}
         producer = await loop.run_in_executor(None, lambda: make_producer(c.bootstrap, **settings))
         return KafkaPublisher(producer, loop, on_latency=observe)
+
+    def _confluent(self, loop: asyncio.AbstractEventLoop, backfill: bool) -> ConfluentPublisher:
+        overrides = {**BACKFILL_OVERRIDES, **self.config.producer_overrides} if backfill else \
+            self.config.producer_overrides
+        return ConfluentPublisher(self.config.bootstrap, loop, on_latency=self.metrics.kafka_send_seconds.observe,
+                                  overrides=overrides)
 
     async def _progress(self, stop: asyncio.Event) -> None:
         assert self.follower is not None

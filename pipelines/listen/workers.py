@@ -163,7 +163,7 @@ async def _worker(conn: Connection, cfg: dict) -> None:
     config = ListenerConfig(**cfg)
     loop = asyncio.get_running_loop()
     shell = Listener(config)                        # reuse its publisher / classifier construction
-    publisher = await shell._publisher(loop)
+    publisher = await shell._publisher(loop, backfill=True)   # chunks only: throughput settings
     stats = ProcessStats()
     processor = KafkaProcessor(publisher, Topics(config.topic_prefix), shell._classifier(),
                                config.publish_instructions, stats)
