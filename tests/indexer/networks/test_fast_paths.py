@@ -98,7 +98,7 @@ _PRICES = st.one_of(
 )
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.integers(min_value=0, max_value=2**64 - 1), st.integers(min_value=0, max_value=18), _PRICES)
 def test_usd_value_equals_decimal_form(amount, decimals, price):
     assert usd_value(amount, decimals, price) == _usd_value_decimal(amount, decimals, price)
@@ -129,7 +129,7 @@ _VALUES = st.recursive(_LEAVES, lambda inner: st.one_of(
     st.dictionaries(st.one_of(st.text(max_size=4), st.integers(0, 9)), inner, max_size=4)), max_leaves=12)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.dictionaries(st.one_of(st.text(max_size=4), st.integers(0, 9)), _VALUES, max_size=6))
 def test_json_safe_equals_reference(args):
     got, want = json_safe(args), _json_safe_reference(args)
