@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", help="ClickHouse database (default depinflow)")
     parser.add_argument("--topic-prefix", help="topic prefix (default depin)")
     parser.add_argument("--group", dest="group_id", help="consumer group (default depinflow-sink)")
+    parser.add_argument("--kafka-client", choices=("auto", "confluent", "kafka-python"),
+                        help="Kafka consumer library (default auto: confluent-kafka when installed; "
+                             "env DEPINFLOW_SINK_KAFKA_CLIENT)")
     parser.add_argument("--batch-rows", type=int, help="flush after this many rows (default 50000)")
     parser.add_argument("--batch-seconds", type=float, help="... or after this many seconds (default 1.0)")
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
@@ -41,8 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> SinkConfig:
     overrides = {k: getattr(args, k) for k in (
-        "bootstrap", "clickhouse_dsn", "database", "topic_prefix", "group_id", "batch_rows", "batch_seconds",
-        "metrics_port", "metrics_host")}
+        "bootstrap", "clickhouse_dsn", "database", "topic_prefix", "group_id", "kafka_client", "batch_rows",
+        "batch_seconds", "metrics_port", "metrics_host")}
     if args.no_migrate:
         overrides["migrate"] = False
     return SinkConfig.load(args.config, **overrides)
