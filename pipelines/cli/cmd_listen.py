@@ -6,8 +6,11 @@
 Settings: defaults < `--config file.toml` < environment (SOLANA_RPC_URL, SOLANA_WS_URL,
 DEPINFLOW_KAFKA_BOOTSTRAP, ...) < flags. Logs are JSON lines on stderr with the RPC key redacted; a
 progress bar with ETA is drawn during the backfill when stderr is a terminal. SIGTERM / SIGINT stop
-the listener: it flushes the producer and saves its checkpoint, then exits 0. The summary is printed
-as one JSON line on stdout.
+the listener: it saves its checkpoint (which covers only what Kafka acknowledged), waits at most
+--shutdown-grace seconds (default 5) for Kafka to acknowledge what is still in flight, and exits
+0 when everything was acknowledged, or 3 after logging `listener_stop_unacknowledged` when it gave
+up on some messages (the next start sends them again: counted duplicates, never gaps). 1 = failed
+(fail closed), 2 = bad configuration. The summary is printed as one JSON line on stdout.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ import structlog
 from pipelines.listen.config import ENV_VARS, ConfigError, ListenerConfig
 from pipelines.listen.service import Listener
 from pipelines.sink.logs import configure_json_logging
+
+# stopped, but gave up on messages Kafka had not acknowledged (not checkpointed: re-sent next start)
+EXIT_UNACKNOWLEDGED = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress", choices=["auto", "on", "off"], help="backfill progress bar (default auto)")
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
     parser.add_argument("--metrics-host", help="bind address of the metrics server (default 127.0.0.1)")
+    parser.add_argument("--shutdown-grace", type=float,
+                        help="seconds a stop waits for Kafka acknowledgements before giving up (default 5)")
     parser.add_argument("--log-level", default="INFO")
     parser.epilog = "environment: " + ", ".join(sorted(ENV_VARS))
 
@@ -67,7 +75,8 @@ def config_from_args(args: argparse.Namespace) -> ListenerConfig:
     overrides = {k: getattr(args, k) for k in (
         "networks", "since", "from_slot", "rpc_url", "ws_url", "bootstrap", "topic_prefix", "partitions",
         "checkpoint", "rpc_concurrency", "rpc_batch", "rate_limits", "fetch_concurrency", "sweep_interval",
-        "prices", "progress", "metrics_port", "metrics_host", "log_level", "kafka_client", "mode", "workers")}
+        "prices", "progress", "metrics_port", "metrics_host", "log_level", "kafka_client", "mode", "workers",
+        "shutdown_grace")}
     if args.no_websocket:
         overrides["websocket"] = False
     if args.no_batch:
@@ -98,6 +107,6 @@ def run(args: argparse.Namespace) -> int:
             return 1
         print(orjson.dumps({**summary.__dict__, "tx_per_second": round(summary.tx_per_second, 1)}).decode(),
               flush=True)
-        return 0
+        return EXIT_UNACKNOWLEDGED if summary.unacknowledged else 0
 
     return asyncio.run(main())

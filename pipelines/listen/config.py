@@ -54,6 +54,7 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("listen", "sweep_interval"): "sweep_interval",
     ("listen", "finalize_interval"): "finalize_interval",
     ("listen", "checkpoint_interval"): "checkpoint_interval",
+    ("listen", "shutdown_grace"): "shutdown_grace",
     ("listen", "publish_instructions"): "publish_instructions",
     ("listen", "prices"): "prices",
     ("listen", "progress"): "progress",
@@ -120,6 +121,8 @@ class ListenerConfig:
     sweep_interval: float = 1.0
     finalize_interval: float = 0.4
     checkpoint_interval: float = 1.0
+    # seconds a stop waits for Kafka to acknowledge what is in flight before giving up (exit code 3)
+    shutdown_grace: float = 5.0
     publish_instructions: bool = True
     prices: str | None = None             # price file for USD values (see indexer.networks.prices)
     progress: str = "auto"                # auto (on a TTY) | on | off
@@ -152,6 +155,8 @@ class ListenerConfig:
             raise ConfigError("mode must be addresses or blocks")
         if self.kafka_client not in ("auto", "confluent", "kafka-python"):
             raise ConfigError("kafka client must be auto, confluent or kafka-python")
+        if self.shutdown_grace < 0:
+            raise ConfigError("shutdown_grace must be >= 0 seconds")
         if self.progress not in ("auto", "on", "off"):
             raise ConfigError("progress must be auto, on or off")
 

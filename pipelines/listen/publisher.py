@@ -9,12 +9,14 @@ module counts them down per transaction and wakes the event loop once per burst 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 from kafka.partitioner.default import murmur2
 
 from indexer.sources.types import Delivery
@@ -74,6 +76,7 @@ class KafkaPublisher:
         self._wake_lock = threading.Lock()
         self.messages = 0
         self.failures = 0
+        self.settled = 0       # messages acknowledged or failed (written by the producer's I/O thread only)
         self._partition_counts: dict[str, int] = {}
 
     def submit(self, messages: list[OutMessage], event_ids: list[str], network: str = "") -> Delivery:
@@ -114,6 +117,7 @@ class KafkaPublisher:
 
     # -- producer I/O thread -------------------------------------------------------------------------
     def _ack(self, countdown: _Countdown, _metadata: object) -> None:
+        self.settled += 1
         with countdown.lock:
             countdown.remaining -= 1
             last = countdown.remaining == 0
@@ -121,6 +125,7 @@ class KafkaPublisher:
             self._complete(countdown)
 
     def _fail(self, countdown: _Countdown, exc: BaseException) -> None:
+        self.settled += 1
         with countdown.lock:
             first = countdown.error is None
             countdown.error = exc
@@ -159,10 +164,24 @@ class KafkaPublisher:
     def flush(self, timeout: float | None = None) -> None:
         self.producer.flush(timeout=timeout)
 
-    async def aclose(self, timeout: float = 30.0) -> None:
-        """Flush (acknowledgements keep arriving through the loop) and close, off the loop thread."""
-        await self.loop.run_in_executor(None, lambda: self.producer.flush(timeout=timeout))
-        await self.loop.run_in_executor(None, lambda: self.producer.close(timeout=10))
+    def outstanding(self) -> int:
+        """Messages handed to the producer and neither acknowledged nor failed yet."""
+        return max(0, self.messages - self.settled)
+
+    async def aclose(self, timeout: float = 30.0) -> int:
+        """Flush for at most `timeout` s (acknowledgements keep arriving through the loop), then close;
+        returns how many messages were given up unacknowledged.
+
+        WHY bounded and forced: with the broker down or just restarted, kafka-python's flush would wait
+        for delivery timeouts (minutes); a stop must be prompt. Giving up is safe because the checkpoint
+        never covers an unacknowledged message: the next start sends it again (a counted duplicate)."""
+        def flush_and_close() -> int:
+            with contextlib.suppress(KafkaError):      # KafkaTimeoutError: gave up, counted below
+                self.producer.flush(timeout=max(0.0, timeout))
+            left = self.outstanding()
+            self.producer.close(timeout=0 if left else 5)   # 0 = abort what is still queued
+            return left
+        return await self.loop.run_in_executor(None, flush_and_close)
 
 
 class _KafkaPythonBatch:
@@ -261,14 +280,32 @@ class ConfluentPublisher:
             producer.poll(0)
             await asyncio.sleep(POLL_INTERVAL)
 
-    async def aclose(self, timeout: float = 30.0) -> None:
-        """Serve delivery callbacks on the loop thread until everything is acknowledged (or timeout)."""
+    def outstanding(self) -> int:
+        """Messages queued, in flight or with an unserved delivery report."""
+        return len(self.producer) if self.producer is not None else 0
+
+    async def aclose(self, timeout: float = 30.0) -> int:
+        """Serve delivery callbacks on the loop thread until everything is acknowledged or `timeout`
+        s passed; returns how many messages were given up unacknowledged.
+
+        WHY bounded: after a broker kill or restart librdkafka keeps retrying a message until
+        delivery.timeout.ms (120 s); a SIGTERM stop must not wait for that. Giving up is safe: the
+        checkpoint never covers an unacknowledged message, so the next start sends it again."""
+        if self.producer is None:
+            return 0
         deadline = time.monotonic() + timeout
-        while self.producer.flush(0) > 0 and time.monotonic() < deadline:
+        left = self.producer.flush(0)
+        while left > 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
+            left = self.producer.flush(0)
         if self._poller is not None:
             self._poller.cancel()
+        if left:
+            # drop what is queued (no delivery reports are served any more: nobody waits for them)
+            with contextlib.suppress(Exception):
+                self.producer.purge(in_queue=True, in_flight=True, blocking=False)
         self.producer = None  # librdkafka has no close(): dropping the handle destroys it (and its threads)
+        return left
 
 
 class _ConfluentBatch:

@@ -15,6 +15,7 @@ import asyncio
 import itertools
 import multiprocessing
 import threading
+import time
 from collections import Counter
 from dataclasses import asdict
 from multiprocessing.connection import Connection
@@ -125,8 +126,9 @@ class WorkerPool:
                     conn.send(None)
             except (OSError, BrokenPipeError):
                 pass
+        deadline = time.monotonic() + timeout     # one deadline for all: a stop stays bounded
         for proc, conn, _ in self._workers:
-            proc.join(timeout)
+            proc.join(max(0.0, deadline - time.monotonic()))
             if proc.is_alive():
                 proc.kill()
                 proc.join(5)
@@ -202,7 +204,7 @@ async def _worker(conn: Connection, cfg: dict) -> None:
     except (EOFError, OSError):
         pass
     finally:
-        await publisher.aclose(30)
+        await publisher.aclose(config.shutdown_grace)   # bounded: see Listener._close_publishers
         await rpc.close()
 
 
