@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import struct
 from dataclasses import dataclass, field
+from itertools import islice
 
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
@@ -393,7 +394,10 @@ class TxBuilder:
         cu_total = 0
         err = None
         snapshot = {a: self.tokens.accounts[a][2] for _, a in token_idx}
-        lam_snapshot = dict(self.lamports)
+        # only the transaction's own keys can change (all present after pre_lamports): copying the whole
+        # map per transaction made generation quadratic (it grows with every address ever seen)
+        lam_snapshot = {a: self.lamports[a] for a in all_keys}
+        lam_count = len(self.lamports)
         for i, t in enumerate(instructions):
             if fail_at is not None and i == fail_at:
                 logs.append(f"Program {t.program_id} invoke [1]")
@@ -414,7 +418,8 @@ class TxBuilder:
             # a failed transaction changes nothing but the fee payer's lamports
             for a, amt in snapshot.items():
                 self.tokens.accounts[a][2] = amt
-            self.lamports.clear()
+            for extra in list(islice(reversed(self.lamports), len(self.lamports) - lam_count)):
+                del self.lamports[extra]          # keys first seen during execution (dicts keep order)
             self.lamports.update(lam_snapshot)
             inner = []
         self.lamports[payer_addr] = self._lamports(payer_addr) - fee
