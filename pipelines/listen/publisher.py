@@ -106,6 +106,15 @@ class KafkaPublisher:
         """Messages of many transactions with one acknowledgement countdown (see processor.process_batch)."""
         return _KafkaPythonBatch(self)
 
+    def learn_partitions(self, topics: list[str]) -> None:
+        """Look up every topic's partition count now (blocking; call off the event loop).
+
+        WHY: an unknown topic's first send would ask kafka-python for metadata ON the event loop,
+        blocking it for up to max_block_ms (60 s) when the broker is down - during which a SIGTERM
+        cannot even be noticed (the status topic is often first used long after start-up)."""
+        for topic in topics:
+            self._partitions(topic)
+
     def _partitions(self, topic: str) -> int:
         n = self._partition_counts.get(topic)
         if n is None:
@@ -179,7 +188,14 @@ class KafkaPublisher:
             with contextlib.suppress(KafkaError):      # KafkaTimeoutError: gave up, counted below
                 self.producer.flush(timeout=max(0.0, timeout))
             left = self.outstanding()
-            self.producer.close(timeout=0 if left else 5)   # 0 = abort what is still queued
+            try:
+                self.producer.close(timeout=0 if left else 5)
+            except KafkaError:
+                # close() flushes first and raises while messages are outstanding, before it stops
+                # the I/O thread: abort that thread's pending requests here instead
+                sender = getattr(self.producer, "_sender", None)
+                if sender is not None and sender.is_alive():
+                    sender.force_close()
             return left
         return await self.loop.run_in_executor(None, flush_and_close)
 

@@ -172,7 +172,17 @@ class Listener:
             await self.follower.prepare()
             if self._want_progress() and (c.mode == "blocks" or not self.follower.cp.backfill_done):
                 bar = asyncio.create_task(self._progress(stop_async))
-            await self.follower.run(stop_async, until_caught_up=until_caught_up, require_final=require_final)
+            existing = asyncio.all_tasks()   # the caller's tasks (and ours so far): never cancelled below
+            run = asyncio.create_task(self.follower.run(stop_async, until_caught_up=until_caught_up,
+                                                        require_final=require_final), name="follower")
+            try:
+                # the follower's own stop: set on our stop, once caught up, or on its first error
+                await self._await_follower(run, self.follower.stop, existing)
+            except asyncio.CancelledError:
+                run.cancel()
+                with contextlib.suppress(BaseException):
+                    await run
+                raise
         finally:
             stop_async.set()
             for task in (watcher, bar):
@@ -188,6 +198,41 @@ class Listener:
         summary = self.summary(time.monotonic() - started)
         log.info("listener_stopped", **summary.__dict__)
         return summary
+
+    async def _await_follower(self, run: asyncio.Task, stop: asyncio.Event, foreign: set[asyncio.Task]) -> None:
+        """Wait for the follower; once a stop is requested, for at most `shutdown_grace` s more.
+
+        WHY: a stop cancels the live tail's helper tasks once. A task that swallows that single
+        cancellation (e.g. Python 3.11's asyncio.wait_for returning a result that completed in the
+        same instant, around a websocket receive) keeps the follower waiting for it forever; the
+        crash suite saw SIGTERM stops end in SIGKILL after 60 s with no log line at all. Past the
+        grace period the stuck tasks are logged (name and innermost frames) and cancelled again
+        until they end. The checkpoint stays correct: it only ever covers acknowledged work and
+        the follower still saves it on the way out."""
+        grace = self.config.shutdown_grace
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({run, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if not run.done():
+            await asyncio.wait({run}, timeout=grace)
+        if not run.done():
+            stuck = [t for t in asyncio.all_tasks() - foreign
+                     if t is not asyncio.current_task() and t is not run and not t.done()]
+            log.error("listener_stop_stuck", grace_seconds=grace, tasks=[_describe(t) for t in stuck])
+            deadline = time.monotonic() + max(grace, 1.0)
+            while not run.done() and time.monotonic() < deadline:
+                for t in stuck:
+                    t.cancel()
+                await asyncio.wait({run}, timeout=0.2)
+            if not run.done():
+                run.cancel()
+                await asyncio.wait({run}, timeout=grace)
+        if run.done() and not run.cancelled():
+            run.result()   # the follower's error, if any (fail closed)
+        elif run.cancelled():
+            raise RuntimeError("listener stop: the follower did not end and was cancelled")
 
     async def _close_publishers(self, publisher: KafkaPublisher | ConfluentPublisher,
                                 processor: KafkaProcessor) -> int:
@@ -225,7 +270,9 @@ class Listener:
         observe = self.metrics.kafka_send_seconds.observe
         settings = {**KAFKA_PYTHON_OVERRIDES, **c.producer_overrides}
         producer = await loop.run_in_executor(None, lambda: make_producer(c.bootstrap, **settings))
-        return KafkaPublisher(producer, loop, on_latency=observe)
+        publisher = KafkaPublisher(producer, loop, on_latency=observe)
+        await loop.run_in_executor(None, publisher.learn_partitions, self.topics.all())
+        return publisher
 
     def _confluent(self, loop: asyncio.AbstractEventLoop, backfill: bool) -> ConfluentPublisher:
         overrides = {**BACKFILL_OVERRIDES, **self.config.producer_overrides} if backfill else \
@@ -255,6 +302,13 @@ class Listener:
             seconds=round(seconds, 3), seam_slot=cp.seam_slot if cp else None,
             backfill_low_slot=cp.backfill_low_slot if cp else None, live_slot=cp.live_slot if cp else None,
             unacknowledged=self.unacknowledged)
+
+
+def _describe(task: asyncio.Task) -> str:
+    """A task's name and its innermost frames (what it waits on), for the stuck-stop log line."""
+    frames = task.get_stack(limit=None)[-3:]
+    return task.get_name() + ": " + " <- ".join(
+        f"{f.f_code.co_filename.rsplit('/', 1)[-1]}:{f.f_lineno} {f.f_code.co_name}" for f in reversed(frames))
 
 
 async def _watch(source: threading.Event | asyncio.Event, target: asyncio.Event) -> None:

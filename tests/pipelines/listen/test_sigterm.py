@@ -47,9 +47,9 @@ def _advance_for(node, seconds: float, blocks: int = 2, step: float = 0.1) -> No
         time.sleep(step)
 
 
-def _start(node, bootstrap: str, prefix: str, checkpoint: Path) -> subprocess.Popen:
+def _start(node, bootstrap: str, prefix: str, checkpoint: Path, client: str) -> subprocess.Popen:
     return subprocess.Popen(listen_cmd(node, bootstrap, prefix, checkpoint, "--log-level", "INFO",
-                                       "--shutdown-grace", str(GRACE)),
+                                       "--shutdown-grace", str(GRACE), "--kafka-client", client),
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -79,7 +79,8 @@ def _sigterm(proc: subprocess.Popen) -> tuple[float, int, str, str]:
 
 
 @pytest.mark.timeout(420)
-def test_sigterm_with_broker_down_and_just_restarted_is_prompt_and_loses_nothing(tmp_path):
+@pytest.mark.parametrize("client", ["confluent", "kafka-python"])
+def test_sigterm_with_broker_down_and_just_restarted_is_prompt_and_loses_nothing(tmp_path, client):
     ledger = generate_ledger(SimConfig(seed=29, slots_per_day=1200))
     prefix = "st"
     checkpoint = tmp_path / "listener.json"
@@ -88,7 +89,7 @@ def test_sigterm_with_broker_down_and_just_restarted_is_prompt_and_loses_nothing
     try:
         with serve_in_thread(ledger, start_at=len(ledger.blocks) - 300) as node:
             # 1. broker killed -9 while the live tail publishes: SIGTERM must give up after the grace
-            proc = _start(node, broker.bootstrap, prefix, checkpoint)
+            proc = _start(node, broker.bootstrap, prefix, checkpoint, client)
             _wait_live(node, proc, checkpoint)
             broker.kill()
             _advance_for(node, 2.0)     # new transactions: fetched, handed to the producer, never acked
@@ -103,7 +104,7 @@ def test_sigterm_with_broker_down_and_just_restarted_is_prompt_and_loses_nothing
 
             # 2. SIGTERM right after a broker restart (kill -9 + start on durable storage)
             broker.restart()
-            proc = _start(node, broker.bootstrap, prefix, checkpoint)
+            proc = _start(node, broker.bootstrap, prefix, checkpoint, client)
             _wait_live(node, proc, checkpoint, after=summary["live_slot"])
             broker.restart()
             _advance_for(node, 0.5)
@@ -130,4 +131,4 @@ def test_sigterm_with_broker_down_and_just_restarted_is_prompt_and_loses_nothing
     assert set(final) == set(want), stops
     assert totals(final.values()) == totals(want.values())
     assert raw >= len(flows)      # duplicates are allowed (the sink deduplicates by event_id)
-    print(f"SIGTERM stops (case, seconds, exit code): {stops}; flow messages {raw}, unique {len(flows)}")
+    print(f"{client}: SIGTERM stops (case, seconds, exit code): {stops}; flow messages {raw}, unique {len(flows)}")
