@@ -475,7 +475,7 @@ def sim_worker(ns: argparse.Namespace) -> int:
     serve_stream(SimConfig(seed=ns.seed, days=ns.days, tx_per_slot=ns.tx_per_slot, slots_per_day=ns.slots_per_day,
                            start_day=ns.start_day),
                  port=ns.port, max_events=ns.max_events, count="addresses", block_interval=ns.block_interval,
-                 max_ahead=ns.max_ahead or None, retention_blocks=ns.retention_blocks)
+                 max_ahead=ns.max_ahead or None, retention_blocks=ns.retention_blocks, keep_ids=bool(ns.keep_ids))
     return 0
 
 
@@ -560,6 +560,67 @@ def fit_slope(points: list[tuple[float, float]]) -> float:
 
 
 LONG_PROCS = ("listener", "broker", "sink", "simulator")
+FLOW_TABLES = ("usage_fees", "emissions", "other_flows")
+
+
+def diagnose_mismatch(url: str, sink, diff: list, data: Path, bootstrap: str, prefix: str, have_ids: bool) -> None:
+    """Where the events of the mismatched lines got lost (issue 9): FINAL sums vs flows_daily (the
+    rollup), then per missing/extra event id its raw row versions, its transaction's status records,
+    whether its flow message is on the topic, and what the listener logged about the signature."""
+    db = "depinflow"
+    print("DIAGNOSIS of the mismatched lines:")
+    for key, want, have in diff:
+        net, day, cls, sub, mint = key
+        where = (f"network = '{net}' AND day = '{day}' AND flow_class = '{cls}' AND subtype = '{sub}' "
+                 f"AND mint = '{mint}'")
+        final = sink.q(f"SELECT count(), toString(sum(amount_raw)) FROM {db}.flows WHERE {where}")[0]
+        print(f"  line {key}: truth {want}, flows_daily {have}, FINAL over flows {final[1]} ({final[0]} events)"
+              + ("  <- the rollup differs from FINAL" if str(have) != str(final[1]) else ""))
+        if not have_ids:
+            print("    (event ids not kept: rerun with --long-event-ids 1)")
+            continue
+        truth_ids = {x["event_id"]: x for x in _rpc(url, "devchain_truth_ids", net, day, cls, sub, mint)}
+        raw: dict[str, list] = defaultdict(list)
+        for t in FLOW_TABLES:
+            for r in sink.q(f"SELECT event_id, slot, commitment, version, is_deleted, toString(inserted_at), "
+                            f"signature FROM {db}.{t} WHERE {where}"):
+                raw[r[0]].append((t, *r[1:]))
+        live = {r[0] for r in sink.q(f"SELECT event_id FROM {db}.flows WHERE {where}")}
+        missing = sorted(set(truth_ids) - live)
+        extra = sorted(live - set(truth_ids))
+        print(f"    {len(truth_ids)} events in the truth, {len(live)} in FINAL; missing {len(missing)}, extra {len(extra)}")
+        for eid in missing[:10] + extra[:10]:
+            info = truth_ids.get(eid) or {}
+            sig = info.get("signature") or (raw[eid][0][6] if raw.get(eid) else eid.split(":")[0])
+            print(f"    {'MISSING' if eid in truth_ids else 'EXTRA'} {eid} (slot {info.get('slot')}, "
+                  f"amount {info.get('amount_raw')})")
+            print(f"      raw rows (table, slot, commitment, version, is_deleted, inserted_at): "
+                  f"{[r[:6] for r in raw.get(eid, [])] or 'none'}")
+            st = sink.q(f"SELECT slot, status, version, event_ids, toString(inserted_at) FROM {db}.commitment_status "
+                        f"WHERE signature = '{sig}'")
+            print(f"      commitment_status: {st or 'none'}")
+            log_lines = [ln.strip()[:300] for ln in (data / "listener.log").read_text(errors="replace").splitlines()
+                         if sig in ln]
+            print(f"      listener log lines naming it: {log_lines[:5] or 'none'}")
+            print(f"      messages keyed by it on the topics: {_topic_hits(bootstrap, prefix, sig)}")
+
+
+def _topic_hits(bootstrap: str, prefix: str, signature: str) -> dict:
+    """Messages keyed by `signature` on the flows and status topics (a full scan: diagnostics only)."""
+    from pipelines.kafka.topics import Topics
+
+    topics = Topics(prefix)
+    out = {}
+    for name in (topics.flows, topics.status):
+        from kafka import KafkaConsumer
+
+        c = KafkaConsumer(name, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+                          consumer_timeout_ms=5000, group_id=None)
+        key = signature.encode()
+        out[name] = [json.loads(m.value).get("commitment") or json.loads(m.value).get("status")
+                     for m in c if m.key == key]
+        c.close()
+    return out
 
 
 def long_run(args, data: Path, broker: LocalBroker) -> None:
@@ -574,7 +635,7 @@ def long_run(args, data: Path, broker: LocalBroker) -> None:
                             str(args.long_slots_per_day), "--days", "3650", "--start-day", "2026-03-28",
                             "--max-events", str(args.long_events), "--block-interval", str(args.long_block_interval),
                             "--max-ahead", str(args.long_max_ahead), "--retention-blocks",
-                            str(args.long_retention_blocks)], cwd=ROOT, stdout=sim_log, stderr=subprocess.STDOUT)
+                            str(args.long_retention_blocks), "--keep-ids", str(int(args.long_event_ids))], cwd=ROOT, stdout=sim_log, stderr=subprocess.STDOUT)
     if not wait_for_port("127.0.0.1", port, timeout=120):
         raise RuntimeError("streamed simulator did not start: " + (data / "sim.log").read_text()[-3000:])
     sink = SinkProcess(data / "sink-long", broker.bootstrap, "long", batch_seconds=1.0,
@@ -661,6 +722,7 @@ def long_run(args, data: Path, broker: LocalBroker) -> None:
                     for x in got or []}
             diff = [(k, want.get(k), have.get(k)) for k in sorted(set(want) | set(have)) if want.get(k) != have.get(k)]
             verdict = f"MISMATCH in {len(diff)} of {len(want)} lines, e.g. {diff[:3]}"
+            diagnose_mismatch(url, sink, diff, data, broker.bootstrap, "long", args.long_event_ids)
         cpu = {n: proc_stats(p)[0] - cpu0[n] for n, p in pids.items()}
     finally:
         pacer_stop.set()
@@ -714,7 +776,7 @@ def main() -> int:
         ap.add_argument("_cmd")
         for name, typ in (("--port", int), ("--seed", int), ("--tx-per-slot", float), ("--slots-per-day", int),
                           ("--days", int), ("--start-day", str), ("--max-events", int), ("--block-interval", float),
-                          ("--max-ahead", int), ("--retention-blocks", int)):
+                          ("--max-ahead", int), ("--retention-blocks", int), ("--keep-ids", int)):
             ap.add_argument(name, type=typ, required=True)
         return sim_worker(ap.parse_args())
     if len(sys.argv) > 1 and sys.argv[1] == "_traced":
@@ -749,6 +811,9 @@ def main() -> int:
     ap.add_argument("--long-pace", type=int, default=1, help="pace the chain by the listener's checkpoint (0: off)")
     ap.add_argument("--long-max-seconds", type=float, default=1e9, help="end the chain after this long (time box)")
     ap.add_argument("--long-rss-cap-mib", type=float, default=6000, help="end the chain if a service exceeds it")
+    ap.add_argument("--long-event-ids", type=int, default=1,
+                    help="simulator keeps the truth's event ids (~150 B/event) so a mismatch names its events (0: off)")
+    ap.add_argument("--keep-data", action="store_true", help="keep the work directory (logs, checkpoint, chdb)")
     ap.add_argument("--trace-listener", action="store_true", help="tracemalloc + gc type counts in the listener")
     ap.add_argument("--trace-seconds", type=float, default=60.0)
     ap.add_argument("--durable", action="store_true", help="broker with restart-durable S3 storage (moto)")
@@ -768,7 +833,10 @@ def main() -> int:
             if not args.skip_live:
                 live(args, data, broker)
     finally:
-        shutil.rmtree(data, ignore_errors=True)
+        if args.keep_data:
+            print(f"work directory kept: {data}")
+        else:
+            shutil.rmtree(data, ignore_errors=True)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 

@@ -24,7 +24,8 @@ right for tests (a few thousand transactions) and impossible for a million-event
 The stream ends after `max_events` flow events (or when the configured days are exhausted); then
 every block is finalized, the chain stops, and `devchain_stream` reports `finished`.
 Control methods (not Solana): `devchain_stream` (progress counters), `devchain_truth` (the totals),
-`devchain_stop` (end the stream early: a time-boxed run), `devchain_pace` (a client's done slot).
+`devchain_stop` (end the stream early: a time-boxed run), `devchain_pace` (a client's done slot),
+`devchain_truth_ids` (the event ids of one truth line, streams with keep_ids: a diagnostic).
 """
 
 from __future__ import annotations
@@ -46,11 +47,14 @@ class TruthTotals:
     Same lines as `Ledger.truth_lines` (forked events never count); memory is the number of
     distinct lines (a few dozen per simulated day), not the number of events."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_ids: bool = False) -> None:
         self.sums: dict[str, dict[tuple, int]] = {"all": defaultdict(int), "addresses": defaultdict(int)}
         self.events = {"all": 0, "addresses": 0}        # canonical (finalized) events counted
         self.forked_events = 0
         self._watched: frozenset[str] | None = None
+        # Diagnostic (keep_ids): the event ids behind each "addresses" line, so a mismatch can be traced
+        # to the events missing or extra (~150 bytes per event: opt-in, not for memory soaks).
+        self.ids: dict[tuple, list[tuple[str, str, int, int]]] | None = defaultdict(list) if keep_ids else None
 
     def _watched_set(self) -> frozenset[str]:
         if self._watched is None:
@@ -79,6 +83,15 @@ class TruthTotals:
             if disc:
                 self.sums["addresses"][key] += e["amount_raw"]
                 self.events["addresses"] += 1
+                if self.ids is not None:
+                    self.ids[key].append((e["event_id"], sig, block.slot, e["amount_raw"]))
+
+    def line_ids(self, key: tuple) -> list[dict]:
+        """The events (id, signature, slot, amount_raw) of one "addresses" line (keep_ids only)."""
+        if self.ids is None:
+            raise ValueError("event ids are not kept: LedgerStream(..., keep_ids=True)")
+        return [{"event_id": i, "signature": s, "slot": slot, "amount_raw": a}
+                for i, s, slot, a in self.ids.get(tuple(key), [])]
 
     def lines(self, discovery: str = "all") -> list[dict]:
         if discovery not in self.sums:
@@ -90,9 +103,11 @@ class TruthTotals:
 class LedgerStream:
     """Blocks of a SimConfig, one at a time, with running truth totals and counters."""
 
-    def __init__(self, config: SimConfig, max_events: int | None = None, count: str = "all") -> None:
+    def __init__(self, config: SimConfig, max_events: int | None = None, count: str = "all",
+                 keep_ids: bool = False) -> None:
         """`max_events` bounds the events generated (`count="all"`, forked ones included) or the
-        finalized events a listener discovering through addresses can see (`count="addresses"`)."""
+        finalized events a listener discovering through addresses can see (`count="addresses"`).
+        `keep_ids`: also keep the event ids behind each line (TruthTotals.line_ids), a diagnostic."""
         if count not in ("all", "addresses"):
             raise ValueError(f"count must be 'all' or 'addresses', not {count!r}")
         self.config = config
@@ -100,7 +115,7 @@ class LedgerStream:
         self.count = count
         self._gen = _Generator(config)
         self._it = self._gen.iter_blocks()
-        self.truth = TruthTotals()
+        self.truth = TruthTotals(keep_ids)
         self.blocks = 0
         self.transactions = 0
         self.events = 0                 # every event generated, forked ones included
@@ -215,6 +230,7 @@ class StreamingServer(DevchainServer):
         self.methods["devchain_truth"] = self._rpc_truth
         self.methods["devchain_stop"] = self._rpc_stop
         self.methods["devchain_pace"] = self._rpc_pace
+        self.methods["devchain_truth_ids"] = self._rpc_truth_ids
 
     # -- indexes: the base class's structures, as Windows --------------------------------------------
     def _build_indexes(self) -> None:
@@ -383,6 +399,11 @@ class StreamingServer(DevchainServer):
     def _rpc_truth(self, discovery="addresses"):
         return self.stream.truth.lines(discovery)
 
+    def _rpc_truth_ids(self, network, day, flow_class, subtype, mint):
+        """The events behind one "addresses" truth line (a stream started with keep_ids): what a
+        mismatch is made of, to find where each missing event got lost."""
+        return self.stream.truth.line_ids((network, day, flow_class, subtype, mint))
+
 
 def _count_below(seqs: list[int], first: int) -> int:
     import bisect
@@ -403,11 +424,11 @@ async def start_streaming(stream: LedgerStream, host: str = "127.0.0.1", port: i
 
 
 def serve_stream(config: SimConfig, *, port: int, host: str = "127.0.0.1", max_events: int | None = None,
-                 count: str = "all", **kwargs) -> None:
+                 count: str = "all", keep_ids: bool = False, **kwargs) -> None:
     """Serve a stream until interrupted (the long-run benchmark's simulator process)."""
 
     async def main() -> None:
-        stream = LedgerStream(config, max_events=max_events, count=count)
+        stream = LedgerStream(config, max_events=max_events, count=count, keep_ids=keep_ids)
         _server, runner, _port = await start_streaming(stream, host, port, **kwargs)
         try:
             await asyncio.Event().wait()

@@ -142,3 +142,22 @@ def test_pace_holds_the_chain_near_the_clients_done_slot():
         assert _rpc(node.url, "devchain_stop")["result"] is True
         _rpc(node.url, "devchain_pace", node.server.blocks[-1].slot)
         assert _wait(node.url, lambda s: s["finished"], timeout=30)["finished"]
+
+
+def test_kept_event_ids_name_every_event_of_each_addresses_line(kept):
+    """The mismatch diagnostic (issue 9): the ids behind a truth line are exactly the kept ledger's
+    canonical, discoverable events of that line, and their amounts add up to the line."""
+    stream = LedgerStream(SimConfig(**CFG), keep_ids=True)
+    while stream.next_block() is not None:
+        pass
+    keys = ("network", "day", "flow_class", "subtype", "mint")
+    for line in stream.truth.lines("addresses"):
+        key = tuple(line[k] for k in keys)
+        ids = stream.truth.line_ids(key)
+        expected = sorted(e["event_id"] for e in kept.events
+                          if not e["forked"] and kept.discoverable(e["signature"])
+                          and tuple(e[k] for k in keys) == key)
+        assert sorted(x["event_id"] for x in ids) == expected
+        assert sum(x["amount_raw"] for x in ids) == line["amount_raw"]
+    with pytest.raises(ValueError):
+        LedgerStream(SimConfig(**CFG)).truth.line_ids(("helium",))
