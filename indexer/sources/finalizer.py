@@ -24,7 +24,7 @@ import structlog
 from indexer.checkpoint import Checkpoint
 from indexer.networks.events import SCHEMA_VERSION
 from indexer.rpc import RpcClient, RpcError
-from indexer.sources.common import patient
+from indexer.sources.common import SourceError, patient
 from indexer.sources.types import Delivery, FetchedTx, Prepared, Processor, SourceStats
 
 log = structlog.get_logger("indexer.sources.finalizer")
@@ -43,6 +43,26 @@ def status_record(signature: str, slot: int, status: str, event_ids: list[str],
                   block_time: int | None) -> dict:
     return {"signature": signature, "slot": slot, "status": status, "event_ids": list(event_ids),
             "block_time": block_time, "schema_version": SCHEMA_VERSION}
+
+
+class PrunedError(SourceError):
+    """A transaction's slot is below the node's first available block: fork or purge cannot be told."""
+
+
+async def raise_if_pruned(rpc: RpcClient, signature: str, slot: int, stats: SourceStats,
+                          stop: asyncio.Event | None) -> None:
+    """Raise PrunedError when `slot` is below the node's first available block (getFirstAvailableBlock).
+
+    WHY: an unknown signature is a fork only if the node still holds its slot. A node with limited
+    ledger retention answers getTransaction null and getSignatureStatuses null for a canonical
+    transaction it purged too; treating that as a fork would drop (live tail) or retract (finalizer)
+    real events without a trace (issue 9). Fail closed instead: nothing is acknowledged past it."""
+    first = int(await patient(lambda: rpc.call("getFirstAvailableBlock", []), what="getFirstAvailableBlock",
+                              stats=stats, stop=stop))
+    if slot < first:
+        log.error("tx_beyond_retention", signature=signature, slot=slot, first_available=first)
+        raise PrunedError(f"{signature} (slot {slot}) is unknown to the node and below its first available "
+                          f"block {first}: cannot tell a fork from a purge; use a node that keeps slot {slot}")
 
 
 class PendingLog:
@@ -163,6 +183,7 @@ class Finalizer:
             tx = await patient(lambda: self.rpc.get_transaction(p.signature, "finalized", self.encoding),
                                what="getTransaction:finalizer", stats=self.stats, stop=self.stop)
             if tx is None:
+                await raise_if_pruned(self.rpc, p.signature, p.slot, self.stats, self.stop)
                 self.stats.statuses["retracted"] += 1
                 return "retracted", p.slot, p.delivery.event_ids, p.block_time
             slot = int(tx["slot"])

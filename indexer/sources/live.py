@@ -28,7 +28,7 @@ import structlog
 from indexer.checkpoint import Checkpoint, SigPos
 from indexer.rpc import RpcClient, RpcError, Subscription, WsSubscriber
 from indexer.sources.common import SourceError, Stopped, list_page, patient
-from indexer.sources.finalizer import Finalizer, PendingLog
+from indexer.sources.finalizer import Finalizer, PendingLog, raise_if_pruned
 from indexer.sources.types import Delivery, FetchedTx, Processor, SigInfo, SourceStats
 
 log = structlog.get_logger("indexer.sources.live")
@@ -232,6 +232,8 @@ class LiveTail:
                 status = (await patient(lambda: self.rpc.get_signature_statuses([job.signature]),
                                         what="getSignatureStatuses:live", stats=self.stats, stop=self.stop))[0]
                 if status is None:
+                    await self._not_pruned(job.signature, job.slot)
+                    log.info("tx_vanished", signature=job.signature, slot=job.slot)
                     return None
                 if attempt > 200:
                     raise SourceError(f"{job.signature} has a status but getTransaction keeps failing: {res!r}")
@@ -241,6 +243,16 @@ class LiveTail:
                 raise Stopped("fetch")
             except TimeoutError:
                 pass
+
+    async def _not_pruned(self, signature: str, slot: int) -> None:
+        """Raise if `slot` is below the node's first available block.
+
+        WHY: "getTransaction null and no status" means forked away only while the node still holds
+        the slot; a node with limited ledger retention (or a status cache that forgot it) answers the
+        same for a canonical transaction it purged, and dropping that one would lose its events
+        silently (issue 9). Unknowable here, so fail closed: the durable watermark stays before it,
+        and a restart against a node that still has the slot (or a backfill) picks it up."""
+        await raise_if_pruned(self.rpc, signature, slot, self.stats, self.stop)
 
     # -- sweeps -------------------------------------------------------------------------------------
     async def sweep_address(self, addr: str) -> int:

@@ -53,6 +53,7 @@ class MiniChain:
         self.counter = 0
         self.hold_finality = False
         self.listeners: list = []   # callables(block) the server uses for websocket notifications
+        self.first_available = start_slot   # getFirstAvailableBlock: purge_below moves it (ledger retention)
 
     def add_block(self, tx_addresses: list[tuple[str, ...]], *, forked: bool = False, skip: int = 0,
                   err_every: int = 0) -> Block:
@@ -92,6 +93,16 @@ class MiniChain:
             listener(block)
         return block
 
+    def purge_below(self, slot: int) -> None:
+        """Forget every block below `slot`, as a node with limited ledger retention does: its
+        transactions answer getTransaction null and getSignatureStatuses null, like forked ones."""
+        with self.lock:
+            self.first_available = max(self.first_available, slot)
+            for block in [b for b in self.blocks if b.slot < slot]:
+                self.blocks.remove(block)
+                for tx in block.txs:
+                    self.by_sig.pop(tx.signature, None)
+
     def finalize_all(self) -> None:
         with self.lock:
             self.finalized = self.confirmed
@@ -118,6 +129,9 @@ class MiniChain:
     def getSlot(self, params: list) -> int:
         cfg = params[0] if params else {}
         return self.finalized if cfg.get("commitment") == "finalized" else self.confirmed
+
+    def getFirstAvailableBlock(self, params: list) -> int:
+        return self.first_available
 
     def getSignaturesForAddress(self, params: list) -> list[dict]:
         addr = params[0]
