@@ -232,7 +232,9 @@ class Listener:
         if run.done() and not run.cancelled():
             run.result()   # the follower's error, if any (fail closed)
         elif run.cancelled():
-            raise RuntimeError("listener stop: the follower did not end and was cancelled")
+            # (also when a stuck task we cancelled was the live tail the follower awaited)
+            raise RuntimeError(f"listener stop: tasks did not end within {grace} s and were cancelled; the "
+                               "checkpoint was saved and covers only acknowledged work")
 
     async def _close_publishers(self, publisher: KafkaPublisher | ConfluentPublisher,
                                 processor: KafkaProcessor) -> int:
