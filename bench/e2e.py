@@ -569,6 +569,7 @@ def diagnose_mismatch(url: str, sink, diff: list, data: Path, bootstrap: str, pr
     whether its flow message is on the topic, and what the listener logged about the signature."""
     db = "depinflow"
     print("DIAGNOSIS of the mismatched lines:")
+    print(f"  dead letters by (stage, reason): {sink.q(f'SELECT stage, reason, count() FROM {db}.dead_letters GROUP BY 1, 2')}")
     for key, want, have in diff:
         net, day, cls, sub, mint = key
         where = (f"network = '{net}' AND day = '{day}' AND flow_class = '{cls}' AND subtype = '{sub}' "
@@ -599,6 +600,9 @@ def diagnose_mismatch(url: str, sink, diff: list, data: Path, bootstrap: str, pr
             st = sink.q(f"SELECT slot, status, version, event_ids, toString(inserted_at) FROM {db}.commitment_status "
                         f"WHERE signature = '{sig}'")
             print(f"      commitment_status: {st or 'none'}")
+            dl = sink.q(f"SELECT stage, reason, substring(detail, 1, 200), topic FROM {db}.dead_letters "
+                        f"WHERE signature = '{sig}'")
+            print(f"      dead_letters: {dl or 'none'}")
             log_lines = [ln.strip()[:300] for ln in (data / "listener.log").read_text(errors="replace").splitlines()
                          if sig in ln]
             print(f"      listener log lines naming it: {log_lines[:5] or 'none'}")
