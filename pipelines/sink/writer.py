@@ -11,6 +11,7 @@ would hide it, so the batch is retried instead.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -24,6 +25,36 @@ from pipelines.sink.rows import U64_MAX, Source
 log = structlog.get_logger(__name__)
 
 MAX_ISOLATED_FAILURES = 100
+
+# ClickHouse error codes that say nothing about the rows: the server is overloaded, out of memory,
+# behind on merges or its coordination. A batch failing with one of these is retried whole, never
+# bisected into dead letters (issue 9: a row dead-lettered for a transient error is an event lost).
+TRANSIENT_CODES = frozenset({
+    159,   # TIMEOUT_EXCEEDED
+    164,   # READONLY
+    202,   # TOO_MANY_SIMULTANEOUS_QUERIES
+    203,   # NO_FREE_CONNECTION
+    209,   # SOCKET_TIMEOUT
+    210,   # NETWORK_ERROR
+    225,   # NO_ZOOKEEPER
+    236,   # ABORTED
+    241,   # MEMORY_LIMIT_EXCEEDED
+    242,   # TABLE_IS_READ_ONLY
+    252,   # TOO_MANY_PARTS
+    319,   # UNKNOWN_STATUS_OF_INSERT
+    394,   # QUERY_WAS_CANCELLED
+    425,   # SYSTEM_ERROR
+    439,   # CANNOT_SCHEDULE_TASK
+    999,   # KEEPER_EXCEPTION
+    1000,  # POCO_EXCEPTION
+})
+_CODE = re.compile(r"\bCode: (\d+)")
+
+
+def transient(exc: BaseException) -> bool:
+    """True when a ClickHouse failure is about the server's state, not about the rows inserted."""
+    m = _CODE.search(str(exc))
+    return m is not None and int(m.group(1)) in TRANSIENT_CODES
 
 
 def _wire_type(column_type: str, values: Sequence) -> str:
@@ -93,6 +124,8 @@ class Writer:
         except Exception as exc:  # noqa: BLE001 - classified below: outage vs poison rows
             first = exc
         rows = rows if rows is not None else list(zip(*columns, strict=True))
+        if transient(first):    # not the rows' fault (and bisecting into tiny parts makes it worse)
+            raise ClickHouseUnavailable(f"insert into {spec.name} failed transiently: {first}") from first
         if not self.alive():
             raise ClickHouseUnavailable(f"insert into {spec.name} failed and ClickHouse does not answer: "
                                         f"{first}") from first
@@ -105,6 +138,9 @@ class Writer:
 
     def _bisect(self, spec: TableSpec, rows: list[tuple], sources: list[Source], attempt: _Attempt,
                 error: Exception) -> None:
+        if transient(error):    # the server's state changed while isolating: retry the whole batch later
+            raise ClickHouseUnavailable(f"insert into {spec.name} failed transiently while isolating: "
+                                        f"{error}") from error
         if len(rows) == 1:
             attempt.failed.append(Failed(sources[0], "insert_failed", f"{type(error).__name__}: {error}"))
             if len(attempt.failed) > MAX_ISOLATED_FAILURES:

@@ -38,3 +38,42 @@ def test_every_row_failing_is_systemic_not_poison(ch_client, ch_database):
     ch_client.command(f"DROP TABLE {ch_database}.usage_fees")
     with pytest.raises(ClickHouseUnavailable, match="every row"):
         Writer(ch_client, ch_database).insert(USAGE_FEES, [row(i) for i in range(10)], srcs(10))
+
+
+
+
+class _FillsUpAfterFirstInsert:
+    """The real client; after its first successful insert the real table gets a parts limit it is
+    already over (merges stopped), as a server falling behind on merges mid-batch does."""
+
+    def __init__(self, client, table: str) -> None:
+        self._client, self._table, self.inserts = client, table, 0
+
+    def insert(self, *args, **kwargs):
+        out = self._client.insert(*args, **kwargs)
+        self.inserts += 1
+        if self.inserts == 1:
+            self._client.command(f"ALTER TABLE {self._table} MODIFY SETTING parts_to_delay_insert = 1, "
+                                 "parts_to_throw_insert = 1")
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def test_a_transient_clickhouse_failure_is_retried_not_dead_lettered(ch_client, ch_database):
+    """Issue 9: while a batch with one poison row is bisected, the server starts refusing inserts
+    for its own state (a real TOO_MANY_PARTS: merges stopped). The good rows refused then must not be
+    dead-lettered (an event lost): the batch comes back as ClickHouseUnavailable, retried whole later."""
+    migrate(ch_client, ch_database)
+    table = f"{ch_database}.usage_fees"
+    ch_client.command(f"SYSTEM STOP MERGES {table}")
+    batch = [row(i) for i in range(9)] + [row(9, "1e40")]                # row 9: refused by the client
+    writer = Writer(_FillsUpAfterFirstInsert(ch_client, table), ch_database)
+    with pytest.raises(ClickHouseUnavailable, match="transiently"):
+        writer.insert(USAGE_FEES, batch, srcs(10))
+    ch_client.command(f"ALTER TABLE {table} MODIFY SETTING parts_to_delay_insert = 1000, parts_to_throw_insert = 3000")
+    failed = Writer(ch_client, ch_database).insert(USAGE_FEES, batch, srcs(10))   # the retry
+    assert [f.source.offset for f in failed] == [9]                     # only the poison row
+    assert ch_client.query(f"SELECT count(), sum(amount_raw) FROM {table} FINAL").result_rows == [(9, sum(range(9)))]
+    ch_client.command(f"SYSTEM START MERGES {table}")
