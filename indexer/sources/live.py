@@ -153,8 +153,12 @@ class LiveTail:
     # -- jobs ---------------------------------------------------------------------------------------
     def _job(self, info: SigInfo) -> Job:
         job = self.jobs.get(info.signature)
-        if job is not None and not (job.done and job.slot != info.slot and job.outcome in ("retracted",
-                                                                                          "vanished")):
+        # A done job is reused, except a retracted one listed again in another slot (re-included) and a
+        # vanished one listed again at all: being listed says the node has it after all (a node behind
+        # a load balancer that had not seen it yet, or a status cache lag), and reusing the vanished
+        # job would lose the transaction for good (issue 9).
+        if job is not None and not (job.done and (job.outcome == "vanished" or (
+                job.outcome == "retracted" and job.slot != info.slot))):
             self.stats.dedup_hits["live"] += 1
             if info.status == "finalized" and job.status != "finalized":
                 job.status = "finalized"

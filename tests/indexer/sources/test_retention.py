@@ -78,3 +78,31 @@ def test_finalizer_does_not_retract_a_purged_canonical_transaction():
         rec, fin = asyncio.run(run([(forked, 1001)]))                   # a fork is still retracted
         assert rec.status_of()[forked] == "retracted"
         assert fin.stats.statuses["retracted"] == 1
+
+
+def test_a_vanished_job_listed_again_at_the_same_slot_is_fetched_again():
+    """A signature declared vanished (the node answered null) but listed again by a sweep at the same
+    slot gets a new job: reusing the finished one would never fetch it (issue 9)."""
+    chain, canon, _forked = _chain()
+
+    async def main():
+        with ChainServer(chain) as server:
+            rpc = RpcClient(server.url, retry=FAST)
+            tail = LiveTail(rpc, Recorder(), Checkpoint(seam_slot=999), ["ProgA"], LiveSettings(), SourceStats(),
+                            asyncio.Event())
+            old = Job(SigInfo(canon, 1000, None, None, "confirmed"), asyncio.Event())
+            old.outcome = "vanished"
+            old.finished.set()
+            tail.jobs[canon] = old
+            again = tail._job(SigInfo(canon, 1000, None, None, "confirmed"))
+            assert again is not old and not again.done and tail.jobs[canon] is again
+            finalized = Job(SigInfo("other", 1000, None, None, "confirmed"), asyncio.Event())
+            finalized.outcome = "finalized"
+            finalized.finished.set()
+            tail.jobs["other"] = finalized
+            assert tail._job(SigInfo("other", 1000, None, None, "confirmed")) is finalized   # still deduplicated
+            again.task.cancel()
+            await asyncio.gather(again.task, return_exceptions=True)
+            await rpc.close()
+
+    asyncio.run(main())
