@@ -243,6 +243,7 @@ class _Generator:
         self.mix_funcs = [f for f, _ in mix]
         self.mix_weights = [w for _, w in mix]
         self.recent_hashes: list[str] = []
+        self._recent_sigs: list[set[str]] = []   # signatures of the last blocks (duplicates dropped)
 
     # -- per day schedule --------------------------------------------------------------------
     def _schedule(self, day: str, n_pos: int) -> dict[int, list]:
@@ -361,21 +362,27 @@ class _Generator:
                     saved_lamports = dict(ctx.builder.lamports)
                 txs: list[TxRecord] = []
                 events: list[dict] = []
+                block_sigs: set[str] = set()
                 for factory in fixed:
                     ctx.begin_plan()
                     plan = factory(ctx)
                     if plan is not None:
                         rec, evs = self._build(plan, forked)
-                        txs.append(rec)
-                        events.extend(evs)
+                        if self._fresh(rec.signature, block_sigs):
+                            txs.append(rec)
+                            events.extend(evs)
                 for _ in range(n):
                     ctx.begin_plan()
                     plan = self._random_plan()
                     if plan is None:
                         continue
                     rec, evs = self._build(plan, forked)
-                    txs.append(rec)
-                    events.extend(evs)
+                    if self._fresh(rec.signature, block_sigs):
+                        txs.append(rec)
+                        events.extend(evs)
+                self._recent_sigs.append(block_sigs)
+                if len(self._recent_sigs) > 300:
+                    del self._recent_sigs[0]
                 blockhash = _hash32(cfg.seed, "block", slot)
                 block = Block(
                     slot=slot,
@@ -398,6 +405,16 @@ class _Generator:
                     if len(self.recent_hashes) > 64:
                         del self.recent_hashes[:32]
                 yield block, events
+
+    def _fresh(self, signature: str, block_sigs: set[str]) -> bool:
+        """False for a transaction identical to one of the last 300 blocks (same message, same
+        signature: e.g. a crank re-planned with the same accounts and recent blockhash). A cluster
+        rejects it (AlreadyProcessed), so it must not be served nor counted in the truth: counted
+        twice, its events made the truth exceed every indexer by one event (issue 9)."""
+        if signature in block_sigs or any(signature in sigs for sigs in self._recent_sigs):
+            return False
+        block_sigs.add(signature)
+        return True
 
     def run(self) -> Ledger:
         ledger = self.ledger
