@@ -20,6 +20,7 @@ import base64
 import bisect
 import struct
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import orjson
@@ -918,6 +919,14 @@ def serve_in_thread(ledger: Ledger, host: str = "127.0.0.1", port: int = 0, faul
     default: everything finalized unless realtime), `local_retention_slots` (skipped slots older
     than this many slots before the last block answer -32009 instead of -32007).
     """
+    return run_in_thread(lambda: start_server(ledger, host, port, faults, realtime, **kwargs), host,
+                         "devchain-server")
+
+
+def run_in_thread(start: Callable[[], Awaitable[tuple]], host: str, name: str) -> ServerHandle:
+    """Run `start()` (-> (server, runner, port)) on a new event loop in a daemon thread; return once it
+    accepts connections. WHY one helper: the tests' ledger server and the streamed chain start the same way,
+    and a bind error must surface in the caller, not die silently in the thread."""
     loop = asyncio.new_event_loop()
     ready: dict = {}
     started = threading.Event()
@@ -925,8 +934,7 @@ def serve_in_thread(ledger: Ledger, host: str = "127.0.0.1", port: int = 0, faul
     def run() -> None:
         asyncio.set_event_loop(loop)
         try:
-            server, runner, actual = loop.run_until_complete(
-                start_server(ledger, host, port, faults, realtime, **kwargs))
+            server, runner, actual = loop.run_until_complete(start())
             ready.update(server=server, runner=runner, port=actual)
         except BaseException as e:  # surface bind errors to the caller
             ready["error"] = e
@@ -937,7 +945,7 @@ def serve_in_thread(ledger: Ledger, host: str = "127.0.0.1", port: int = 0, faul
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 
-    thread = threading.Thread(target=run, name="devchain-server", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     started.wait(60)
     if "error" in ready:

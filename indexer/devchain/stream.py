@@ -443,31 +443,6 @@ def serve_stream(config: SimConfig, *, port: int, host: str = "127.0.0.1", max_e
 
 def stream_in_thread(stream: LedgerStream, host: str = "127.0.0.1", port: int = 0, **kwargs):
     """A StreamingServer on its own event-loop thread (tests); returns a `ServerHandle`."""
-    import threading
+    from indexer.devchain.server import run_in_thread
 
-    from indexer.devchain.server import ServerHandle
-
-    loop = asyncio.new_event_loop()
-    ready: dict = {}
-    started = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            server, runner, actual = loop.run_until_complete(start_streaming(stream, host, port, **kwargs))
-            ready.update(server=server, runner=runner, port=actual)
-        except BaseException as e:  # surface bind errors to the caller
-            ready["error"] = e
-            started.set()
-            return
-        started.set()
-        loop.run_forever()
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-
-    thread = threading.Thread(target=run, name="devchain-stream", daemon=True)
-    thread.start()
-    started.wait(60)
-    if "error" in ready:
-        raise ready["error"]
-    return ServerHandle(ready["server"], loop, ready["runner"], thread, host, ready["port"])
+    return run_in_thread(lambda: start_streaming(stream, host, port, **kwargs), host, "devchain-stream")
