@@ -1,19 +1,26 @@
 """Benchmark of the sink and the invoice view on the embedded engines.
 
-1. Throughput: N flow events are produced to a local tansu broker with the listener's encoding
-   (pipelines.kafka.messages.flow_message: value + headers), then one Sink (batches of 50k) drains
-   them into embedded ClickHouse (chdb). Printed: end-to-end rows/s (first fetch to last commit; the
+1. Throughput: N messages are produced to a local tansu broker with the listener's encoding, then one
+   Sink (batches of 50k) drains them into embedded ClickHouse (chdb). `--mix day` (default): the
+   messages the listener's real processor publishes for a simulated day (flows, instruction records,
+   dead letters in their real ratio), repeated with fresh signatures up to N; `--mix flows`: synthetic
+   flow events only (the figure of sessions 1-2). Printed: end-to-end rows/s (first fetch to last commit; the
    consumer-group join, ~5 s on tansu once per process, is printed apart and in a second figure), the
    sink's own rows/s (routing/decoding + write + commit seconds, without the Kafka fetch), the write
    step alone, and rows per CPU second (less sensitive to a shared machine). The write of a batch runs
    in a writer thread while the next batch is fetched, so "write" seconds are time in flight and
    overlap "poll" seconds: end to end is the figure that counts. Flows go through ClickHouse's JSON
-   parser (sink/jsonflows.py); --exact-path measures the Python column path instead.
+   parser (sink/jsonflows.py, instruction records sink/jsoninstructions.py); --exact-path measures
+   the Python paths instead. Rows/s are printed per table and overall.
+3. --floor: what this machine can do at best with the same messages and batches: (a) the fastest fetch
+   loop (confluent consume, values touched, nothing else), (b) the fastest insert (one JSONEachRow
+   payload per table of the raw values, no checks), (c) both in one loop (insert in a thread while the
+   next batch is fetched, as the sink does); CPU us per row and rows/s, median of --runs.
 2. invoice_daily over 10 million flows generated in ClickHouse with INSERT ... SELECT FROM numbers()
    (two networks, a year of days, every flow class), cold and warm, before and after merges.
 
 Run:  .venv/bin/python bench/sink.py [--events 500000] [--flows 10000000] [--batch-rows 50000] [--exact-path]
-      [--runs 3] [--kafka-client auto|confluent|kafka-python] [--skip-invoice]
+      [--runs 3] [--kafka-client auto|confluent|kafka-python] [--skip-invoice] [--mix day|flows] [--floor]
 Data goes to a temporary directory (or --data-dir), deleted afterwards unless --keep.
 """
 
@@ -27,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+from itertools import groupby
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -36,7 +44,7 @@ from infra.local.broker import LocalBroker  # noqa: E402
 from infra.local.clickhouse import chdb_dsn, get_client  # noqa: E402
 from pipelines.clickhouse.migrate import migrate  # noqa: E402
 from pipelines.kafka.client import make_producer  # noqa: E402
-from pipelines.kafka.messages import flow_message  # noqa: E402
+from pipelines.kafka.messages import OutMessage, flow_message  # noqa: E402
 from pipelines.kafka.topics import Topics, ensure_topics  # noqa: E402
 from pipelines.sink import Sink, SinkConfig  # noqa: E402
 
@@ -64,9 +72,48 @@ def make_events(n: int, seed: int = 1) -> list[FlowEvent]:
     return out
 
 
-def produce(bootstrap: str, topic: str, n: int, client: str) -> float:
-    """Write n flow events with the listener's encoding (value + headers, lz4); returns msg/s."""
-    messages = [flow_message(topic, ev) for ev in make_events(n)]
+B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def day_messages(topics: Topics, seed: int = 7) -> list[OutMessage]:
+    """What the listener's real processor publishes for one simulated day (backfill, finalized):
+    flows, instruction records and dead letters in their real ratio and shapes."""
+    from indexer.devchain.ledger import SimConfig, generate_ledger
+    from indexer.devchain.render import get_transaction_result
+    from indexer.sources.types import FetchedTx
+    from pipelines.listen.processor import KafkaProcessor
+
+    proc = KafkaProcessor(None, topics)
+    out: list[OutMessage] = []
+    for block in generate_ledger(SimConfig(seed=seed)).blocks:
+        for tx in block.transactions:
+            result = get_transaction_result(tx, "base64", True)
+            msgs, _ids, _net = proc.messages_for(FetchedTx(tx.signature, block.slot, block.block_time,
+                                                           "finalized", result, "backfill"))
+            out.extend(msgs)
+    return out
+
+
+def make_messages(topics: Topics, n: int, mix: str) -> list[OutMessage]:
+    """n messages: the simulated day repeated, each copy under new signatures (its last 4 characters
+    replaced, in key and value alike, so event ids stay unique), or synthetic flows (--mix flows)."""
+    if mix == "flows":
+        return [flow_message(topics.flows, ev) for ev in make_events(n)]
+    day = day_messages(topics)
+    out: list[OutMessage] = []
+    copy = 0
+    while len(out) < n:
+        tag = "".join(B58[(copy // 58 ** k) % 58] for k in range(4)).encode()
+        for m in day[:n - len(out)]:
+            new = m.key[:-4] + tag
+            out.append(OutMessage(m.topic, new, m.value.replace(m.key, new), m.headers))
+        copy += 1
+    return out
+
+
+def produce(bootstrap: str, messages: list[OutMessage], client: str) -> float:
+    """Write the messages (value + headers, lz4) as the listener does; returns msg/s."""
+    n = len(messages)
     t = time.perf_counter()
     if client == "kafka-python":
         producer = make_producer(bootstrap, linger_ms=20, batch_size=1024 * 1024)
@@ -93,11 +140,13 @@ def produce(bootstrap: str, topic: str, n: int, client: str) -> float:
 
 
 def bench_sink(data: Path, n: int, batch_rows: int, json_flows: bool = True, kafka_client: str = "auto",
-               run: int = 0) -> dict:
+               run: int = 0, mix: str = "day") -> dict:
     with LocalBroker(data / f"broker{run}") as broker:
         topics = Topics("bench")
         ensure_topics(broker.bootstrap, topics.all(), partitions=3)
-        produce_rate = produce(broker.bootstrap, topics.flows, n, kafka_client)
+        messages = make_messages(topics, n, mix)
+        produce_rate = produce(broker.bootstrap, messages, kafka_client)
+        del messages
         cfg = SinkConfig(bootstrap=broker.bootstrap, clickhouse_dsn=chdb_dsn(data / "ch"), database=f"bench{run}",
                          topic_prefix="bench", group_id="bench", batch_rows=batch_rows, batch_seconds=5.0,
                          max_poll_records=batch_rows, json_flows=json_flows, kafka_client=kafka_client)
@@ -118,6 +167,165 @@ def bench_sink(data: Path, n: int, batch_rows: int, json_flows: bool = True, kaf
             "json_rows": stats.json_rows, "json_refused": stats.json_refused, "parse_s": stats.parse_seconds,
             "write_s": stats.write_seconds, "commit_s": stats.commit_seconds, "load": load,
             "client": sink._consumer.name if sink._consumer else kafka_client}
+
+
+# ------------------------------------------------------------------------------ floors (--floor)
+
+FLOOR_SETTINGS = {"input_format_skip_unknown_fields": 1, "input_format_json_read_objects_as_strings": 1,
+                  "input_format_json_read_arrays_as_strings": 1, "input_format_parallel_parsing": 0,
+                  "optimize_on_insert": 0, "input_format_null_as_default": 1}
+
+
+def _fetch_consumer(bootstrap: str, topics: list[str]):
+    """A librdkafka consumer assigned every partition from offset 0: no group join in the figures."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer
+    from confluent_kafka import TopicPartition as CTP
+
+    from pipelines.kafka.client import CONFLUENT_CONSUMER_DEFAULTS
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"floor-{time.monotonic_ns()}",
+                  **CONFLUENT_CONSUMER_DEFAULTS})
+    c.assign([CTP(t, p, OFFSET_BEGINNING) for t in topics for p in range(3)])
+    return c
+
+
+def _table_of(topic_kind: str, value: bytes) -> str:
+    from pipelines.sink.service import value_table
+    return "instructions" if topic_kind == "instructions" else (value_table(value) or "other_flows")
+
+
+def floor_fetch(bootstrap: str, topics: list[str], n: int, batch_rows: int) -> dict:
+    """(a) consume n messages in batches, touching each value; nothing else."""
+    from confluent_kafka import Message
+
+    c = _fetch_consumer(bootstrap, topics)
+    got, t0, c0 = 0, None, 0.0
+    while got < n:
+        msgs = c.consume(num_messages=min(batch_rows, n - got), timeout=1.0)
+        if msgs and t0 is None:
+            t0, c0 = time.perf_counter(), time.process_time()
+        got += len(list(map(Message.value, msgs)))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    c.close()
+    return {"rows": got, "wall": wall, "cpu": cpu}
+
+
+_STRUCTURE: dict[tuple[str, str], str] = {}
+
+
+def _insert_payloads(client, db: str, by_table: dict[str, list[bytes]]) -> None:
+    """One JSONEachRow payload per table, raw values, no checks (chdb reads it from a file)."""
+    from pipelines.sink.jsonflows import write_payload
+
+    for table, values in by_table.items():
+        structure = _STRUCTURE.get((db, table))
+        if structure is None:           # the table's own columns: positional INSERT ... SELECT *
+            cols = client.query(f"SELECT name, type FROM system.columns WHERE database = '{db}' "
+                                f"AND table = '{table}' ORDER BY position").result_rows
+            structure = ", ".join(f"{n} {t}" for n, t in cols).replace("'", "\\'")
+            _STRUCTURE[(db, table)] = structure
+        path = write_payload(b"\n".join(values))
+        try:
+            client.command(f"INSERT INTO {db}.{table} SELECT * FROM file('{path}', 'JSONEachRow', '{structure}')",
+                           settings=FLOOR_SETTINGS)
+        finally:
+            os.unlink(path)
+
+
+def _batches(messages: list[OutMessage], batch_rows: int):
+    for at in range(0, len(messages), batch_rows):
+        by: dict[str, list[bytes]] = {}
+        for m in messages[at:at + batch_rows]:
+            if m.topic.split(".")[1] in ("flows", "instructions"):
+                by.setdefault(_table_of(m.topic.split(".")[1], m.value), []).append(m.value)
+        yield by
+
+
+def floor_insert(client, db: str, messages: list[OutMessage], batch_rows: int) -> dict:
+    """(b) the raw values of each batch into the real tables, one payload per table."""
+    batches = list(_batches(messages, batch_rows))        # grouping is not part of the insert
+    rows = sum(len(v) for b in batches for v in b.values())
+    t0, c0 = time.perf_counter(), time.process_time()
+    for by in batches:
+        _insert_payloads(client, db, by)
+    return {"rows": rows, "wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}
+
+
+def floor_both(client, db: str, bootstrap: str, topics: list[str], n: int, batch_rows: int) -> dict:
+    """(c) fetch + insert: batches of raw values inserted in a thread while the next is fetched."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from confluent_kafka import Message
+
+    c = _fetch_consumer(bootstrap, topics)
+    pool = ThreadPoolExecutor(max_workers=1)
+    pending, got, rows, t0, c0 = None, 0, 0, None, 0.0
+    by: dict[str, list[bytes]] = {}
+    held = 0
+    while got < n:
+        msgs = c.consume(num_messages=min(batch_rows - held, n - got), timeout=1.0)
+        if msgs and t0 is None:
+            t0, c0 = time.perf_counter(), time.process_time()
+        got += len(msgs)
+        held += len(msgs)
+        for topic, run in groupby(msgs, Message.topic):
+            kind = topic.split(".")[1]
+            if kind == "instructions":
+                by.setdefault("instructions", []).extend(map(Message.value, run))
+            elif kind == "flows":
+                values = list(map(Message.value, run))
+                from pipelines.sink.service import route_flows
+                for table, vs in route_flows(values, values).items():
+                    by.setdefault(table or "other_flows", []).extend(vs)
+        if held >= batch_rows or got >= n:
+            if pending is not None:
+                pending.result()
+            rows += sum(map(len, by.values()))
+            pending = pool.submit(_insert_payloads, client, db, by)
+            by, held = {}, 0
+    if pending is not None:
+        pending.result()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    pool.shutdown()
+    c.close()
+    return {"rows": rows, "wall": wall, "cpu": cpu}
+
+
+def bench_floor(data: Path, n: int, batch_rows: int, runs: int, mix: str) -> None:
+    with LocalBroker(data / "broker-floor") as broker:
+        topics = Topics("bench")
+        ensure_topics(broker.bootstrap, topics.all(), partitions=3)
+        messages = make_messages(topics, n, mix)
+        produce(broker.bootstrap, messages, "confluent")
+        client = get_client(chdb_dsn(data / "ch"))
+        names = [topics.flows, topics.instructions, topics.deadletter]
+        results: dict[str, list[dict]] = {"a": [], "b": [], "c": []}
+        for run in range(runs):
+            load = os.getloadavg()[0]
+            results["a"].append({**floor_fetch(broker.bootstrap, names, n, batch_rows), "load": load})
+            for key in ("b", "c"):
+                db = f"floor{key}{run}"
+                client.command(f"DROP DATABASE IF EXISTS {db} SYNC")
+                migrate(client, db)
+                load = os.getloadavg()[0]
+                if key == "b":
+                    r = floor_insert(client, db, messages, batch_rows)
+                else:
+                    r = floor_both(client, db, broker.bootstrap, names, n, batch_rows)
+                results[key].append({**r, "load": load})
+                client.command(f"DROP DATABASE IF EXISTS {db} SYNC")
+    labels = {"a": "(a) fetch only (confluent consume, values touched)",
+              "b": "(b) insert only (one raw JSONEachRow payload per table and batch, no checks)",
+              "c": "(c) fetch + insert (insert in a thread while the next batch is fetched)"}
+    print(f"floors: {n:,} messages ({mix} mix), batches of {batch_rows:,}, {os.cpu_count()} cores, "
+          f"median of {runs}")
+    for key, rs in results.items():
+        for r in rs:
+            print(f"  {key}: {r['rows']:,} rows, {r['rows'] / r['wall']:>10,.0f} rows/s, "
+                  f"{r['cpu'] / r['rows'] * 1e6:5.2f} us CPU/row (load at start {r['load']:.1f})")
+        print(f"{labels[key]}: median {statistics.median(r['rows'] / r['wall'] for r in rs):,.0f} rows/s, "
+              f"{statistics.median(r['cpu'] / r['rows'] * 1e6 for r in rs):.2f} us CPU/row "
+              f"(= {statistics.median(r['rows'] / r['cpu'] for r in rs):,.0f} rows per CPU-s)")
 
 
 def print_sink(r: dict, batch_rows: int) -> None:
@@ -219,17 +427,23 @@ def main() -> int:
     ap.add_argument("--skip-invoice", action="store_true")
     ap.add_argument("--runs", type=int, default=1, help="repeat the sink measurement (fresh broker and database)")
     ap.add_argument("--kafka-client", default="auto", choices=["auto", "confluent", "kafka-python"])
+    ap.add_argument("--mix", default="day", choices=["day", "flows"],
+                    help="day: the listener's messages of a simulated day, repeated; flows: synthetic flows only")
+    ap.add_argument("--floor", action="store_true", help="measure the fetch / insert floors instead of the sink")
     ap.add_argument("--exact-path", action="store_true",
                     help="flows through the Python column path instead of ClickHouse's JSON parser")
     args = ap.parse_args()
     data = args.data_dir or Path(tempfile.mkdtemp(prefix="depinflow-bench-"))
     print("command:", " ".join([".venv/bin/python", "bench/sink.py", *sys.argv[1:]]))
     try:
+        if args.floor:
+            bench_floor(data, args.events, args.batch_rows, args.runs, args.mix)
+            return 0
         if not args.skip_sink:
             results = []
             for run in range(args.runs):
                 r = bench_sink(data, args.events, args.batch_rows, json_flows=not args.exact_path,
-                               kafka_client=args.kafka_client, run=run)
+                               kafka_client=args.kafka_client, run=run, mix=args.mix)
                 print_sink(r, args.batch_rows)
                 results.append(r)
             if args.runs > 1:
