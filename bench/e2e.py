@@ -481,30 +481,48 @@ def sim_worker(ns: argparse.Namespace) -> int:
 
 def traced_worker(argv: list[str]) -> int:
     """Subprocess: `depinflow <argv>` with tracemalloc and gc type counts written to $TRACE_OUT every
-    $TRACE_SECONDS (what grows, by allocation site and by object type; no objgraph needed)."""
+    $TRACE_SECONDS (what grows, by allocation site and by object type; no objgraph needed).
+
+    $TRACE_FRAMES=0: no tracemalloc (it costs ~8x the listener's CPU), only gc type counts, RSS and the
+    sizes of the known long-lived structures. $TRACE_START_SECONDS: start tracemalloc only then (after the
+    warm-up; only allocations from then on are traced). $TRACE_CACHE_MAX: shrink the decoder's bounded
+    memo caches (diagnosis: they saturate early, so what still grows afterwards is unbounded)."""
     import gc
     import tracemalloc
     from collections import Counter
 
     out = Path(os.environ["TRACE_OUT"])
     every = float(os.environ.get("TRACE_SECONDS", "60"))
-    tracemalloc.start(int(os.environ.get("TRACE_FRAMES", "8")))
+    frames = int(os.environ.get("TRACE_FRAMES", "8"))
+    start_at = float(os.environ.get("TRACE_START_SECONDS", "0"))
+    if os.environ.get("TRACE_CACHE_MAX"):
+        from indexer.decode import txparse
+
+        txparse._CACHE_MAX = int(os.environ["TRACE_CACHE_MAX"])
+    if frames and not start_at:
+        tracemalloc.start(frames)
 
     def counts() -> Counter:
         return Counter(type(o).__name__ for o in gc.get_objects())
 
     def loop() -> None:
-        time.sleep(every)
-        base_snap, base_counts = tracemalloc.take_snapshot(), counts()
+        time.sleep(max(every, start_at))
+        if frames and start_at:
+            tracemalloc.start(frames)
+        base_snap = tracemalloc.take_snapshot() if frames else None
+        base_counts = counts()
         n = 0
         while True:
             time.sleep(every)
             n += 1
-            snap, now = tracemalloc.take_snapshot(), counts()
-            lines = [f"=== sample {n} at +{n * every:.0f} s: traced {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MiB"]
-            for st in snap.compare_to(base_snap, "traceback")[:12]:
-                lines.append(f"{st.size_diff / 2**20:+8.2f} MiB {st.count_diff:+9d} blocks")
-                lines.extend("      " + str(fr) for fr in st.traceback.format()[-6:])
+            now = counts()
+            lines = [f"=== sample {n} at +{max(every, start_at) + n * every:.0f} s: RSS {rss(os.getpid()) / 2**20:.1f} MiB"]
+            if frames:
+                snap = tracemalloc.take_snapshot()
+                lines[0] += f", traced {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MiB"
+                for st in snap.compare_to(base_snap, "traceback")[:12]:
+                    lines.append(f"{st.size_diff / 2**20:+8.2f} MiB {st.count_diff:+9d} blocks")
+                    lines.extend("      " + str(fr) for fr in st.traceback.format()[-6:])
             lines.extend(_live_state())
             grown = sorted(((now[k] - base_counts.get(k, 0), k) for k in now), reverse=True)[:15]
             lines.append("object types grown: " + ", ".join(f"{k} {d:+d}" for d, k in grown if d))
@@ -530,10 +548,18 @@ def _live_state() -> list[str]:
                 f"{sum(len(q) for q in o.queues.values())} in {len(queues)} queues, finalizer pending "
                 f"{len(o.finalizer.pending)}, finalized slot {o.finalizer.finalized_slot}")
         out.append(line)
+        lag = getattr(getattr(o, "stats", None), "live_ack_lag", ())
+        log_ = o.finalizer.log
+        out.append(f"   cursors {len(o.cursors)}, queued sets {sum(len(x) for x in o.queued.values())}, "
+                   f"live_ack_lag {len(lag)}, checkpoint pending {len(log_.cp.pending) if log_ else '-'}")
         for a, q in sorted(queues.items(), key=lambda kv: -len(kv[1]))[:3]:
             h = q[0]
             out.append(f"   queue {a[:8]} len {len(q)} head slot {h.slot} status {h.status} acked {h.acked} "
                        f"done {h.done} outcome {h.outcome!r} task {h.task}")
+    from indexer.decode import txparse
+
+    out.append("decoder caches: " + ", ".join(f"{n} {len(getattr(txparse, n))}" for n in
+                                              ("_KEY_STR", "_B58_DATA", "_PUBKEYS_SEEN", "_CHILD_PATHS", "_FLAGS")))
     return out
 
 

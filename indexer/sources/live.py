@@ -47,20 +47,41 @@ class LiveSettings:
     missing_fast_retries: int = 6     # a listed/hinted tx the node does not return yet
 
 
+class Flag:
+    """A set-once flag with asyncio.Event's set()/is_set() (nobody awaits a job's end).
+
+    WHY not asyncio.Event: an Event carries a waiters deque (~700 bytes) and a finished job stays in
+    the dedup registry for `dedup_slots` slots - tens of thousands of jobs on a busy chain."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
 class Job:
-    """One live transaction, from listing (or hint) to finalization."""
+    """One live transaction, from listing (or hint) to finalization.
+
+    A finished job is kept only as a dedup entry (signature, slot, outcome): its task and delivery
+    receipt are dropped when it finishes (see LiveTail._finish)."""
 
     __slots__ = ("signature", "slot", "block_time", "status", "acked", "outcome", "finished", "task",
                  "delivery", "seen_at")
 
-    def __init__(self, info: SigInfo, finished: asyncio.Event) -> None:
+    def __init__(self, info: SigInfo, finished: asyncio.Event | Flag | None = None) -> None:
         self.signature = info.signature
         self.slot = info.slot
         self.block_time = info.block_time
         self.status = info.status
         self.acked = False
         self.outcome = ""               # finalized | retracted | vanished | moved
-        self.finished = finished
+        self.finished = finished if finished is not None else Flag()
         self.task: asyncio.Task | None = None
         self.delivery: Delivery | None = None
         self.seen_at = time.monotonic()
@@ -163,7 +184,7 @@ class LiveTail:
             if info.status == "finalized" and job.status != "finalized":
                 job.status = "finalized"
             return job
-        job = Job(info, asyncio.Event())
+        job = Job(info)
         self.jobs[info.signature] = job
         job.task = asyncio.create_task(self._run_job(job))
         return job
@@ -215,6 +236,9 @@ class LiveTail:
     def _finish(self, job: Job, outcome: str) -> None:
         job.outcome = outcome
         job.finished.set()
+        # From here on the job is only a dedup entry, kept for `dedup_slots` slots: drop the finished
+        # task (its coroutine) and the delivery receipt (future + event ids), ~1 KiB per transaction.
+        job.task = job.delivery = None
         self._advance()
 
     def _fail(self, exc: BaseException) -> None:
