@@ -33,8 +33,10 @@ class WorkerError(RuntimeError):
 
 
 # Imported once by the fork server, so that each worker starts as a fork of a warm interpreter.
+# pipelines.listen.preload also builds the program registry and network config there (see its docstring).
 PRELOAD = ["pipelines.listen.workers", "pipelines.listen.service", "indexer.decode.txparse",
-           "indexer.networks.classify", "indexer.sources.backfill", "confluent_kafka", "aiohttp", "orjson"]
+           "indexer.networks.classify", "indexer.sources.backfill", "confluent_kafka", "aiohttp", "orjson",
+           "pipelines.listen.preload"]
 
 
 def worker_context() -> multiprocessing.context.BaseContext:
