@@ -77,6 +77,7 @@ class SinkConfig:
     retry_max_seconds: float = 30.0       # ... up to here, forever (nothing is committed meanwhile)
     migrate: bool = True                  # apply schemas/clickhouse migrations on start
     json_flows: bool = True               # embedded engine: ClickHouse parses flow JSON (sink/jsonflows.py)
+    #                                       and instruction records (sink/jsoninstructions.py)
     metrics_port: int | None = None       # Prometheus /metrics; None = no HTTP server
     metrics_host: str = "127.0.0.1"
     # kafka-python by default: with confluent-kafka (2x less CPU per row) the consumer group never got its

@@ -33,6 +33,10 @@ the SQL checks make up for it:
 
 Only the embedded engine (chdb) reads the payload from a local file (`file()` table function); a
 server DSN keeps the column path (its `input()` would need the payload in the HTTP body).
+
+The pieces that are not about flows (the nonce wrapper `wrap`, the typed-integer guard `int_guard`,
+the strict reader SETTINGS, `slot_hints`, `write_payload`) are shared with the instruction records'
+path (jsoninstructions.py).
 """
 
 from __future__ import annotations
@@ -91,8 +95,16 @@ SETTINGS = {
 _SUSPECT = bytes(b for b in range(256) if b < 0x20 or b >= 0x80 or b in b"+\\")
 _NORMAL = bytes(b for b in range(256) if b not in _SUSPECT)
 # an integer key whose value is not exactly null or a canonical integer (see the module docstring)
-_BAD_INT = re.compile(rb'"(?:' + "|".join(_INT_FIELDS).encode() +
+
+
+def int_guard(keys: Sequence[str]) -> re.Pattern[bytes]:
+    """Matches an integer key (any of `keys`, anywhere) whose value is not exactly null or a canonical
+    integer of at most 20 digits: such a payload must not reach ClickHouse's lenient Int128 reader."""
+    return re.compile(rb'"(?:' + "|".join(keys).encode() +
                       rb')" *: *+(?!null *[,}]|-?(?:0|[1-9][0-9]{0,19}) *[,}])')
+
+
+_BAD_INT = int_guard(tuple(_INT_FIELDS))
 _BODY = itemgetter(slice(1, -1))          # a value without its outer braces
 
 
@@ -107,7 +119,7 @@ def _int(name: str) -> str:
 
 def _checks(flow_classes: Sequence[str]) -> list[str]:
     classes = ", ".join(f"'{c}'" for c in flow_classes)
-    out = ["_b = _e", "_b != ''", f"flow_class IN ({classes})", "commitment IN ('confirmed', 'finalized')",
+    out = [f"flow_class IN ({classes})", "commitment IN ('confirmed', 'finalized')",
            "schema_version = 'v1'", "length(amount) >= 0", *(f"{f} != ''" for f in _REQUIRED_STR),
            "isNotNull(day32)", "toString(day32) = day",   # only the canonical YYYY-MM-DD prints back
            "day32 BETWEEN toDate32('1970-01-01') AND toDate32('2149-06-06')",
@@ -120,10 +132,25 @@ def _checks(flow_classes: Sequence[str]) -> list[str]:
     return out
 
 
+def insert_statement(database: str, table: str, columns: Sequence[str], values: dict[str, str], inner: str,
+                     path: str, structure: str, checks: Sequence[str], ranges: Sequence[tuple[int, int]],
+                     what: str, wrapped: bool = True) -> str:
+    """`INSERT INTO table (columns) SELECT ... FROM file(payload)` failing as a whole (throwIf) unless
+    every row passes `checks`, carries the wrapper's equal marks and lies in the hinted slot ranges.
+    `values` maps a column to its expression (default: the column of the same name), `inner` adds
+    expressions to the file's columns (the typed integers `i_<name>`). `wrapped`: the payload carries
+    the nonce wrapper (`wrap`), whose marks every row must repeat."""
+    checks = [*(("_b = _e", "_b != ''") if wrapped else ()), *checks,
+              "(" + " OR ".join(f"i_slot BETWEEN {int(lo)} AND {int(hi)}" for lo, hi in ranges) + ")"]
+    select = ", ".join(values.get(c, c) for c in columns)
+    quoted = path.replace("\\", "\\\\").replace("'", "\\'")
+    return (f"INSERT INTO {database}.{table} ({', '.join(columns)}) SELECT {select} FROM ("
+            f"SELECT *, {inner} FROM file('{quoted}', 'JSONEachRow', '{structure}')) "
+            f"WHERE throwIf(NOT ({' AND '.join(checks)}), 'depinflow: {what} batch needs the exact path') = 0")
+
+
 def insert_sql(database: str, spec: TableSpec, path: str, ranges: Sequence[tuple[int, int]]) -> str:
     """INSERT of the payload file into `spec`, failing as a whole if any row would need the exact path."""
-    checks = _checks(FLOW_CLASSES_BY_TABLE[spec.name])
-    checks.append("(" + " OR ".join(f"i_slot BETWEEN {int(lo)} AND {int(hi)}" for lo, hi in ranges) + ")")
     rank = COMMITMENT_RANK
     values = {
         "leg": "CAST(i_leg AS Nullable(UInt16))", "day": "toDate(day32)",
@@ -135,27 +162,33 @@ def insert_sql(database: str, spec: TableSpec, path: str, ranges: Sequence[tuple
                     f"{rank['confirmed']})"),
         "is_deleted": "0",
     }
-    cols = [name for name, _ in FLOW_COLUMNS]
-    select = ", ".join(values.get(c, c) for c in cols)
     ints = ", ".join(f"{_int(n)} AS i_{n}" for n in _INT_FIELDS)
-    quoted = path.replace("\\", "\\\\").replace("'", "\\'")
-    return (f"INSERT INTO {database}.{spec.name} ({', '.join(cols)}) SELECT {select} FROM ("
-            f"SELECT *, {ints}, toDate32OrNull(day) AS day32 "
-            f"FROM file('{quoted}', 'JSONEachRow', '{STRUCTURE}')) "
-            f"WHERE throwIf(NOT ({' AND '.join(checks)}), 'depinflow: flow batch needs the exact path') = 0")
+    return insert_statement(database, spec.name, [name for name, _ in FLOW_COLUMNS], values,
+                            f"{ints}, toDate32OrNull(day) AS day32", path, STRUCTURE,
+                            _checks(FLOW_CLASSES_BY_TABLE[spec.name]), ranges, "flow")
+
+
+def objects(values: Sequence[bytes | None]) -> bool:
+    """Every value is bytes that start with '{' and end with '}' (no tombstone)."""
+    return None not in values and all(map(bytes.startswith, values, repeat(b"{"))) and \
+        all(map(bytes.endswith, values, repeat(b"}")))
+
+
+def wrap(values: Sequence[bytes]) -> bytes:
+    """`{"_b":"<nonce>.<i>",<body>,"_e":"<nonce>.<i>"}` per value, one a line (see the module docstring)."""
+    nonce = secrets.token_hex(8).encode()
+    marks = list(map((nonce + b".%d").__mod__, range(len(values))))    # C-level passes, no frames
+    return b"".join(chain.from_iterable(zip(
+        repeat(b'{"_b":"'), marks, repeat(b'",'), map(_BODY, values), repeat(b',"_e":"'), marks,
+        repeat(b'"}\n'))))
 
 
 def payload(values: Sequence[bytes | None]) -> bytes | None:
     """The wrapped JSONEachRow payload (rows in the order of `values`), or None when some value must go
     the exact path anyway (then ClickHouse is not asked at all)."""
-    if None in values or not (all(map(bytes.startswith, values, repeat(b"{")))
-                              and all(map(bytes.endswith, values, repeat(b"}")))):  # a tombstone, or not {...}
+    if not objects(values):      # a tombstone, or not {...}
         return None
-    nonce = secrets.token_hex(8).encode()
-    marks = list(map((nonce + b".%d").__mod__, range(len(values))))    # C-level passes, no frames
-    data = b"".join(chain.from_iterable(zip(
-        repeat(b'{"_b":"'), marks, repeat(b'",'), map(_BODY, values), repeat(b',"_e":"'), marks,
-        repeat(b'"}\n'))))
+    data = wrap(values)
     if data.translate(None, _NORMAL) != b"\n" * len(values) or _BAD_INT.search(data):
         return None
     return data
@@ -183,7 +216,7 @@ def slot_hints(data: bytes, counts: Sequence[int]) -> list[tuple[int, int]] | No
 def write_payload(data: bytes) -> str:
     """The payload as a file ClickHouse can read (RAM-backed /dev/shm when there is one)."""
     shm = "/dev/shm"
-    fd, path = tempfile.mkstemp(prefix="depinflow-flows-", suffix=".jsonl",
+    fd, path = tempfile.mkstemp(prefix="depinflow-sink-", suffix=".jsonl",
                                 dir=shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None)
     with os.fdopen(fd, "wb") as f:
         f.write(data)

@@ -17,7 +17,7 @@ from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import add, eq, is_
+from operator import add, eq, is_, is_not, not_
 
 import structlog
 from kafka import TopicPartition
@@ -35,7 +35,7 @@ from pipelines.clickhouse.tables import (
     flow_table,
 )
 from pipelines.kafka.topics import Topics
-from pipelines.sink import jsonflows
+from pipelines.sink import jsonflows, jsoninstructions
 from pipelines.sink.columns import flow_columns
 from pipelines.sink.config import SinkConfig
 from pipelines.sink.consumer import CommitFailed, KafkaPythonSource, open_source
@@ -341,10 +341,13 @@ class Sink:
         records = self._consumer.poll(max(1, min(self.config.max_poll_records, room)), self.config.poll_timeout_ms)
         t1 = time.perf_counter()
         n = 0
+        json_path = self._json_flows
         for tp, recs in records.items():
             kind = self.kinds[tp.topic]
-            if kind == KIND_FLOW and self._json_flows:
+            if kind == KIND_FLOW and json_path:
                 self._add_raw_flows(tp, recs)
+            elif kind == KIND_INSTRUCTION and json_path:     # checked and parsed at flush (jsoninstructions)
+                self._batch.add_raw(INSTRUCTIONS.name, tp, recs)
             else:
                 for r in recs:
                     self._add(kind, tp, r)
@@ -531,9 +534,14 @@ class Sink:
 
         flows = {name: list(events) for name, events in batch.flows.items()}
         flow_sources = {name: list(srcs) for name, srcs in batch.flow_sources.items()}
-        refused = self._write_json(writer, batch, out)
-        for groups in refused:
-            self._decode_raw(groups, flows, flow_sources, dead_rows, dead_sources, out)
+        other_rows = {spec.name: list(batch.rows.get(spec.name, ())) for spec in (INSTRUCTIONS, COMMITMENT_STATUS)}
+        other_sources = {spec.name: list(batch.sources.get(spec.name, ())) for spec in (INSTRUCTIONS, COMMITMENT_STATUS)}
+        for name, groups in self._write_json(writer, batch, out):
+            if name == INSTRUCTIONS.name:
+                self._parse_raw_instructions(groups, other_rows[name], other_sources[name], dead_rows, dead_sources,
+                                            out)
+            else:
+                self._decode_raw(groups, flows, flow_sources, dead_rows, dead_sources, out)
         slot_at = FLOW_TABLES[0].index("slot")
         for spec in FLOW_TABLES:
             events = flows.get(spec.name)
@@ -553,28 +561,28 @@ class Sink:
             out.rows[spec.name] = out.rows.get(spec.name, 0) + len(kept) - out.refused.get(spec.name, 0)
             out.slots.extend(slot_ranges(cols[slot_at], kept_sources))
         for spec in (INSTRUCTIONS, COMMITMENT_STATUS):
-            rows = batch.rows.get(spec.name)
-            if not rows:
+            spec_rows = other_rows[spec.name]
+            if not spec_rows:
                 continue
-            refuse(spec, writer.insert(spec, rows, batch.sources[spec.name]))
-            out.rows[spec.name] = len(rows) - out.refused.get(spec.name, 0)
+            refuse(spec, writer.insert(spec, spec_rows, other_sources[spec.name]))
+            out.rows[spec.name] = out.rows.get(spec.name, 0) + len(spec_rows) - out.refused.get(spec.name, 0)
         if dead_rows:
             out.rows[DEAD_LETTERS.name] = self._write_dead_letters(writer, dead_rows, dead_sources)
         for spec in (INSTRUCTIONS, COMMITMENT_STATUS):
-            rows = batch.rows.get(spec.name, [])
-            out.slots.extend(slot_ranges(row_slots(spec, rows), batch.sources.get(spec.name, [])))
+            out.slots.extend(slot_ranges(row_slots(spec, other_rows[spec.name]), other_sources[spec.name]))
         self._reconcile(writer, merge_ranges(out.slots))
         return out
 
-    def _write_json(self, writer: Writer, batch: Batch, out: Written) -> list[list[list]]:
-        """Raw flows through ClickHouse's JSON parser, one INSERT per table; returns the record groups
-        it refused (for the exact path).
+    def _write_json(self, writer: Writer, batch: Batch, out: Written) -> list[tuple[str, list[list]]]:
+        """Raw flows and instruction records through ClickHouse's JSON parser, one INSERT per table;
+        returns (table, record groups) it refused (for the exact path). Instruction records that are
+        not eligible one by one (jsoninstructions.eligible) are refused alone; the rest go on.
 
         The payload of the next table is built while ClickHouse inserts the previous one: chdb
         releases the GIL, so the two overlap on two cores. One worker: chdb runs one statement at a
         time anyway, and an exception (ClickHouseUnavailable) comes back through result().
         """
-        refused: list[list[list]] = []
+        refused: list[tuple[str, list[list]]] = []
         pending = None
 
         def settle() -> None:
@@ -583,32 +591,81 @@ class Sink:
             pending = None
             if not future.result():
                 out.json_refused += 1
-                refused.append(groups)
+                refused.append((spec.name, groups))
                 return
             n = sum(map(len, groups))
             out.rows[spec.name] = out.rows.get(spec.name, 0) + n
             out.json_rows += n
             out.slots.extend(ranges)
 
+        values = self._codec.values
         for name, by_tp in batch.raw.items():
             groups = [recs for recs in by_tp.values() if recs]
             if not groups:
                 continue
-            values = self._codec.values
-            data = jsonflows.payload([v for recs in groups for v in values(recs)])
-            ranges = jsonflows.slot_hints(data, [len(g) for g in groups]) if data is not None else None
+            if name == INSTRUCTIONS.name:
+                groups, data, ranges = self._instruction_payload(groups, refused)
+                if not groups:
+                    continue
+            else:
+                data = jsonflows.payload([v for recs in groups for v in values(recs)])
+                ranges = jsonflows.slot_hints(data, [len(g) for g in groups]) if data is not None else None
             if not ranges:
                 out.json_refused += 1
-                refused.append(groups)
+                refused.append((name, groups))
                 continue
             if pending is not None:     # this payload was built while the previous insert ran
                 settle()
-            spec = _FLOW_SPECS[name]
-            future = self._executor().submit(writer.insert_flow_json, spec, data, merge_ranges(ranges))
+            spec = INSTRUCTIONS if name == INSTRUCTIONS.name else _FLOW_SPECS[name]
+            future = self._executor().submit(writer.insert_json, spec, data, merge_ranges(ranges))
             pending = (spec, groups, ranges, future)
         if pending is not None:
             settle()
         return refused
+
+    def _instruction_payload(self, groups: list[list], refused: list
+                             ) -> tuple[list[list], bytes | None, list[tuple[int, int]]]:
+        """The eligible records of each group, their payload and slot range per group; the others are
+        appended to `refused` as one group (the exact path parses them one by one)."""
+        values = self._codec.values
+        kept, left, parts, ranges = [], [], [], []
+        for recs in groups:
+            vals = values(recs)
+            slots = jsoninstructions.eligible(vals)
+            if None in slots:
+                ok = list(map(is_not, slots, repeat(None)))
+                left.extend(compress(recs, map(not_, ok)))
+                recs, vals, slots = list(compress(recs, ok)), list(compress(vals, ok)), list(compress(slots, ok))
+            if recs:
+                kept.append(recs)
+                parts.append(vals)
+                ranges.append((min(slots), max(slots)))
+        if left:
+            refused.append((INSTRUCTIONS.name, [left]))
+        if not kept:
+            return [], None, []
+        return kept, jsoninstructions.payload([v for vals in parts for v in vals]), ranges
+
+    def _parse_raw_instructions(self, groups: list[list], rows: list, sources: list, dead_rows: list,
+                                dead_sources: list, out: Written) -> None:
+        """The exact path for raw instruction records: rows.parse each, dead-letter what it rejects."""
+        for recs in groups:
+            for r in map(self._codec.record, recs):
+                src = Source(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value, r.headers)
+                try:
+                    _spec, row = parse(KIND_INSTRUCTION, src)
+                except Rejected as rej:
+                    reason, detail = rej.reason, rej.detail
+                except Exception as exc:  # noqa: BLE001 - one odd message must never stop the partition
+                    reason, detail = "parse_error", f"{type(exc).__name__}: {exc}"
+                else:
+                    rows.append(row)
+                    sources.append(src)
+                    continue
+                dead_rows.append(sink_dead_letter(src, "sink.parse", reason, detail))
+                dead_sources.append(src)
+                out.rejected.append(("sink.parse", reason))
+                self._log_dead(src, "sink.parse", reason, detail)
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:

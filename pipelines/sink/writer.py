@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import structlog
 
 from infra.local.clickhouse import ping
-from pipelines.clickhouse.tables import COMMITMENT_STATUS, VERSIONED_TABLES, TableSpec
-from pipelines.sink import jsonflows
+from pipelines.clickhouse.tables import COMMITMENT_STATUS, INSTRUCTIONS, VERSIONED_TABLES, TableSpec
+from pipelines.sink import jsonflows, jsoninstructions
 from pipelines.sink.rows import U64_MAX, Source
 
 log = structlog.get_logger(__name__)
@@ -157,14 +157,17 @@ class Writer:
                     raise ClickHouseUnavailable(f"ClickHouse went away while isolating: {exc}") from exc
                 self._bisect(spec, part, srcs, attempt, exc)
 
-    def insert_flow_json(self, spec: TableSpec, data: bytes, ranges: Sequence[tuple[int, int]]) -> bool:
-        """Insert a jsonflows payload with ClickHouse's parser. False when ClickHouse refused it (some
-        row needs the exact path; nothing wrong was written: every row it keeps passed every check);
-        raises ClickHouseUnavailable when ClickHouse does not answer."""
+    def insert_json(self, spec: TableSpec, data: bytes, ranges: Sequence[tuple[int, int]]) -> bool:
+        """Insert a jsonflows / jsoninstructions payload with ClickHouse's parser. False when ClickHouse
+        refused it (some row needs the exact path; nothing wrong was written: every row it keeps passed
+        every check); raises ClickHouseUnavailable when ClickHouse does not answer."""
         path = jsonflows.write_payload(data)
+        if spec.name == INSTRUCTIONS.name:
+            sql, settings = jsoninstructions.insert_sql(self.database, path, ranges), jsoninstructions.SETTINGS
+        else:
+            sql, settings = jsonflows.insert_sql(self.database, spec, path, ranges), jsonflows.SETTINGS
         try:
-            self.client.command(jsonflows.insert_sql(self.database, spec, path, ranges),
-                                settings=jsonflows.SETTINGS)
+            self.client.command(sql, settings=settings)
             return True
         except Exception as exc:  # noqa: BLE001 - classified: outage vs a row for the exact path
             if not self.alive():
@@ -174,6 +177,8 @@ class Writer:
             return False
         finally:
             os.unlink(path)
+
+    insert_flow_json = insert_json      # the name of sessions 1-2 (flows only)
 
     def alive(self) -> bool:
         return ping(self.client)
