@@ -523,7 +523,12 @@ def traced_worker(argv: list[str]) -> int:
                 for st in snap.compare_to(base_snap, "traceback")[:12]:
                     lines.append(f"{st.size_diff / 2**20:+8.2f} MiB {st.count_diff:+9d} blocks")
                     lines.extend("      " + str(fr) for fr in st.traceback.format()[-6:])
-            lines.extend(_live_state())
+            for _ in range(5):   # the listener's loop mutates these structures meanwhile (another thread)
+                try:
+                    lines.extend(_live_state())
+                    break
+                except RuntimeError:
+                    time.sleep(0.01)
             grown = sorted(((now[k] - base_counts.get(k, 0), k) for k in now), reverse=True)[:15]
             lines.append("object types grown: " + ", ".join(f"{k} {d:+d}" for d, k in grown if d))
             with out.open("a") as f:
@@ -543,8 +548,8 @@ def _live_state() -> list[str]:
     for o in gc.get_objects():
         if type(o).__name__ != "LiveTail":
             continue
-        queues = {a: q for a, q in o.queues.items() if q}
-        line = (f"live tail: jobs {len(o.jobs)} (done {sum(j.done for j in o.jobs.values())}), queued "
+        queues = {a: q for a, q in list(o.queues.items()) if q}
+        line = (f"live tail: jobs {len(o.jobs)} (done {sum(j.done for j in list(o.jobs.values()))}), queued "
                 f"{sum(len(q) for q in o.queues.values())} in {len(queues)} queues, finalizer pending "
                 f"{len(o.finalizer.pending)}, finalized slot {o.finalizer.finalized_slot}")
         out.append(line)
