@@ -101,8 +101,9 @@ class EmbeddedRun:
         self.sim = serve_in_thread(self.ledger, realtime=self.o.realtime)
 
     def _sink_config(self) -> SinkConfig:
+        # one sink by construction: manual assignment, no group join (sink/consumer.py's module doc)
         return SinkConfig.load(bootstrap=self.broker.bootstrap, clickhouse_dsn=self.dsn,
-                               database=self.o.database, batch_seconds=0.5)
+                               database=self.o.database, batch_seconds=0.5, assignment="manual")
 
     def _start_sink(self) -> None:
         self._sink = Sink(self._sink_config(), client=self.client)

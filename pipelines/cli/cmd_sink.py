@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kafka-client", choices=("auto", "confluent", "kafka-python"),
                         help="Kafka consumer library (default kafka-python; confluent uses half the CPU per row "
                              "but stalled after broker kills on tansu; env DEPINFLOW_SINK_KAFKA_CLIENT)")
+    parser.add_argument("--assignment", choices=("group", "manual"),
+                        help="group (default): sinks of one group share the partitions; manual: this sink alone "
+                             "reads every partition, no group join (env DEPINFLOW_SINK_ASSIGNMENT)")
     parser.add_argument("--batch-rows", type=int, help="flush after this many rows (default 50000)")
     parser.add_argument("--batch-seconds", type=float, help="... or after this many seconds (default 1.0)")
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
@@ -44,8 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> SinkConfig:
     overrides = {k: getattr(args, k) for k in (
-        "bootstrap", "clickhouse_dsn", "database", "topic_prefix", "group_id", "kafka_client", "batch_rows",
-        "batch_seconds", "metrics_port", "metrics_host")}
+        "bootstrap", "clickhouse_dsn", "database", "topic_prefix", "group_id", "kafka_client", "assignment",
+        "batch_rows", "batch_seconds", "metrics_port", "metrics_host")}
     if args.no_migrate:
         overrides["migrate"] = False
     return SinkConfig.load(args.config, **overrides)

@@ -25,6 +25,7 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("kafka", "consumer"): "consumer_overrides",
     ("kafka", "confluent"): "confluent_overrides",
     ("kafka", "client"): "kafka_client",
+    ("kafka", "assignment"): "assignment",
     ("clickhouse", "dsn"): "clickhouse_dsn",
     ("clickhouse", "database"): "database",
     ("clickhouse", "cluster"): "cluster",
@@ -45,6 +46,7 @@ ENV_VARS: dict[str, str] = {
     "DEPINFLOW_TOPIC_PREFIX": "topic_prefix",
     "DEPINFLOW_SINK_GROUP": "group_id",
     "DEPINFLOW_SINK_KAFKA_CLIENT": "kafka_client",
+    "DEPINFLOW_SINK_ASSIGNMENT": "assignment",
     "DEPINFLOW_CLICKHOUSE_DSN": "clickhouse_dsn",
     "DEPINFLOW_CLICKHOUSE_DATABASE": "database",
     "DEPINFLOW_CLICKHOUSE_CLUSTER": "cluster",
@@ -84,6 +86,9 @@ class SinkConfig:
     # partitions back after tansu broker kills in the crash suite (tests/chaos/test_crash.py, 2026-11-26);
     # confluent | auto (confluent when installed) are opt-in until that is understood.
     kafka_client: str = "kafka-python"
+    # group: the group coordinator shares partitions among sinks (scale out); manual: this one sink reads
+    # every partition, committing under group_id, with no group join (sink/consumer.py's module doc)
+    assignment: str = "group"
     consumer_overrides: dict[str, Any] = field(default_factory=dict)   # kafka-python settings (snake_case)
     confluent_overrides: dict[str, Any] = field(default_factory=dict)  # librdkafka settings (dotted names)
 
@@ -101,6 +106,8 @@ class SinkConfig:
             raise ConfigError("batch_rows must be >= 1 and batch_seconds > 0")
         if self.kafka_client not in ("auto", "confluent", "kafka-python"):
             raise ConfigError("kafka client must be auto, confluent or kafka-python")
+        if self.assignment not in ("group", "manual"):
+            raise ConfigError("assignment must be group or manual")
 
 
 def _types() -> dict[str, Any]:

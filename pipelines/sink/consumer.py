@@ -12,6 +12,15 @@ ClickHouse is away, and the partition's high watermark for lag. The high waterma
 broker reports in fetch responses (librdkafka's cached watermark, kafka-python's highwater()):
 tansu answers ListOffsets(latest) with the base offset of the newest batch + 1, which is wrong.
 
+Two ways to get partitions (`assignment`): `group` subscribes, and the broker's group coordinator shares
+the partitions among the group's members (scale out with more sinks); `manual` reads every partition of
+the topics itself, starting from the group's committed offsets and committing under the same group id,
+with no JoinGroup/SyncGroup at all. WHY manual: a single sink (the embedded `depinflow run`) does not
+need a coordinator, starts reading in ~0.2 s instead of a ~6 s join, and cannot be left without
+partitions by a coordinator stuck in a rebalance (seen with tansu after broker kills, BENCHMARKS.md).
+Two manual sinks of one group would both read everything: harmless for the tables (event_id dedup) but
+twice the work, so it is one sink per group id.
+
 Records stay in the library's own type on the hot path (no per-message wrapper object); the sink
 reads them through `values()` / `headers()` and builds a uniform `Record` only for the rare paths
 (a record to dead-letter, a flow the JSON path refused).
@@ -19,6 +28,7 @@ reads them through `values()` / `headers()` and builds a uniform `Record` only f
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -34,6 +44,7 @@ log = structlog.get_logger(__name__)
 _VALUE = attrgetter("value")
 
 Partitions = Callable[[list[TopicPartition]], None]
+ASSIGNMENTS = ("group", "manual")   # how the sink gets its partitions (module doc)
 
 
 class CommitFailed(RuntimeError):
@@ -51,6 +62,31 @@ class Record:
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes]] | None
+
+
+class ManualPartitions:
+    """Which partitions of the topics a manual-assignment sink has taken, and when to look for new ones.
+
+    WHY re-check: the sink may start before the listener created its topics, and an operator may add
+    partitions; a group member learns both from a rebalance, a manual one only by looking."""
+
+    RECHECK_SECONDS = 10.0
+
+    def __init__(self, topics: list[str]) -> None:
+        self.topics = list(topics)
+        self.taken: set[TopicPartition] = set()
+        self._next_check = 0.0
+
+    def due(self, now: float) -> bool:
+        return now >= self._next_check
+
+    def new(self, partitions_of: Callable[[str], Iterable[int]], now: float) -> list[TopicPartition]:
+        """Partitions that exist now and are not taken yet (marked taken), in topic/partition order."""
+        self._next_check = now + self.RECHECK_SECONDS
+        found = [TopicPartition(t, p) for t in self.topics for p in sorted(partitions_of(t))]
+        fresh = [tp for tp in found if tp not in self.taken]
+        self.taken.update(fresh)
+        return fresh
 
 
 def confluent_available() -> bool:
@@ -73,23 +109,26 @@ class ConfluentSource:
 
     name = "confluent"
 
-    def __init__(self, bootstrap: str, group_id: str, client_id: str, overrides: dict[str, Any]) -> None:
+    def __init__(self, bootstrap: str, group_id: str, client_id: str, overrides: dict[str, Any],
+                 manual: bool = False) -> None:
         self.consumer = make_confluent_consumer(bootstrap, group_id, **{"client.id": client_id, **overrides})
+        self._manual: ManualPartitions | None = None if not manual else ManualPartitions([])
+        self._on_assign: Partitions | None = None
         self._assigned: set[TopicPartition] = set()
         self._start: dict[TopicPartition, int] = {}        # committed offset at assignment (idle check)
         self._positions: dict[TopicPartition, int] = {}    # next offset after the last record handed out
         self._rewind: dict[TopicPartition, int] = {}       # records returned while paused: fetch again
 
     def subscribe(self, topics: list[str], on_assign: Partitions, on_revoke: Partitions, on_lost: Partitions) -> None:
+        if self._manual is not None:      # no group membership: take every partition (module doc)
+            self._manual = ManualPartitions(topics)
+            self._on_assign = on_assign
+            self._take_new_partitions()
+            return
+
         def assigned(consumer, parts) -> None:
-            tps = [TopicPartition(p.topic, p.partition) for p in parts]
-            self._assigned.update(tps)
-            try:
-                for p in consumer.committed(parts, timeout=30):
-                    self._start[TopicPartition(p.topic, p.partition)] = p.offset
-            except Exception as exc:  # noqa: BLE001 - only the idle check uses it
-                log.warning("sink_committed_lookup_failed", error=str(exc))
-            on_assign(tps)
+            self._remember_assigned(parts)
+            on_assign([TopicPartition(p.topic, p.partition) for p in parts])
 
         def revoked(consumer, parts) -> None:
             tps = [TopicPartition(p.topic, p.partition) for p in parts]
@@ -107,6 +146,37 @@ class ConfluentSource:
 
         self.consumer.subscribe(topics, on_assign=assigned, on_revoke=revoked, on_lost=lost)
 
+    def _remember_assigned(self, parts: list) -> None:
+        """Note partitions now owned and where the group left off in each (for the idle check)."""
+        self._assigned.update(TopicPartition(p.topic, p.partition) for p in parts)
+        try:
+            for p in self.consumer.committed(parts, timeout=30):
+                self._start[TopicPartition(p.topic, p.partition)] = p.offset
+        except Exception as exc:  # noqa: BLE001 - only the idle check uses it
+            log.warning("sink_committed_lookup_failed", error=str(exc))
+
+    def _partitions_of(self, topic: str) -> list[int]:
+        meta = self.consumer.list_topics(timeout=10).topics.get(topic)   # all topics: never auto-creates one
+        return [] if meta is None or meta.error is not None else list(meta.partitions)
+
+    def _take_new_partitions(self) -> None:
+        """Manual assignment: start reading partitions not taken yet, each from the group's committed offset
+        (librdkafka's default for an assignment without an offset), else from the earliest."""
+        from confluent_kafka import TopicPartition as CTP
+
+        try:
+            fresh = self._manual.new(self._partitions_of, time.monotonic())
+        except Exception as exc:  # noqa: BLE001 - broker away: look again at the next check
+            log.warning("sink_partition_lookup_failed", error=str(exc))
+            return
+        if not fresh:
+            return
+        parts = [CTP(tp.topic, tp.partition) for tp in fresh]
+        self.consumer.incremental_assign(parts)
+        self._remember_assigned(parts)
+        log.info("sink_partitions_taken", assignment="manual", partitions=len(fresh))
+        self._on_assign(fresh)
+
     def _forget(self, tps: Iterable[TopicPartition]) -> None:
         for tp in tps:
             self._assigned.discard(tp)
@@ -118,6 +188,8 @@ class ConfluentSource:
         """Records by partition, each list in offset order."""
         from confluent_kafka import Message
 
+        if self._manual is not None and self._manual.due(time.monotonic()):
+            self._take_new_partitions()
         msgs = self.consumer.consume(num_messages=max(1, max_records), timeout=timeout_ms / 1000)
         if any(map(Message.error, msgs)):       # errors come as messages; none in normal operation
             for m in msgs:
@@ -236,15 +308,38 @@ class KafkaPythonSource:
     name = "kafka-python"
 
     def __init__(self, bootstrap: str, group_id: str, client_id: str, max_poll_records: int,
-                 overrides: dict[str, Any]) -> None:
+                 overrides: dict[str, Any], manual: bool = False) -> None:
         self.consumer = make_consumer(bootstrap, group_id, max_poll_records=max_poll_records, client_id=client_id,
                                       **overrides)
+        self._manual: ManualPartitions | None = None if not manual else ManualPartitions([])
+        self._on_assign: Partitions | None = None
         self._rewind: dict[TopicPartition, int] = {}
 
     def subscribe(self, topics: list[str], on_assign: Partitions, on_revoke: Partitions, on_lost: Partitions) -> None:
+        if self._manual is not None:      # no group membership: take every partition (module doc)
+            self._manual = ManualPartitions(topics)
+            self._on_assign = on_assign
+            self._take_new_partitions()
+            return
         self.consumer.subscribe(topics=topics, listener=_Listener(on_assign, on_revoke))
 
+    def _take_new_partitions(self) -> None:
+        """Manual assignment: add partitions not taken yet; kafka-python starts each at the group's committed
+        offset (it has a group id), else at the earliest; partitions already read keep their position."""
+        try:
+            fresh = self._manual.new(self.consumer.partitions_for_topic, time.monotonic())
+        except Exception as exc:  # noqa: BLE001 - broker away: look again at the next check
+            log.warning("sink_partition_lookup_failed", error=str(exc))
+            return
+        if not fresh:
+            return
+        self.consumer.assign(sorted(self._manual.taken))
+        log.info("sink_partitions_taken", assignment="manual", partitions=len(fresh))
+        self._on_assign(fresh)
+
     def poll(self, max_records: int, timeout_ms: int) -> dict[TopicPartition, list]:
+        if self._manual is not None and self._manual.due(time.monotonic()):
+            self._take_new_partitions()
         return self.consumer.poll(timeout_ms=timeout_ms, max_records=max(1, max_records))
 
     @staticmethod
@@ -296,11 +391,15 @@ class KafkaPythonSource:
 
 
 def open_source(client: str, bootstrap: str, group_id: str, client_id: str, max_poll_records: int,
-                kafka_python_overrides: dict[str, Any], confluent_overrides: dict[str, Any]):
-    """The consumer for `client` (auto | confluent | kafka-python)."""
+                kafka_python_overrides: dict[str, Any], confluent_overrides: dict[str, Any],
+                assignment: str = "group"):
+    """The consumer for `client` (auto | confluent | kafka-python) and `assignment` (group | manual)."""
+    if assignment not in ASSIGNMENTS:
+        raise ValueError(f"unknown assignment {assignment!r}")
+    manual = assignment == "manual"
     name = resolve_client(client)
     if name == "confluent":
-        return ConfluentSource(bootstrap, group_id, client_id, confluent_overrides)
+        return ConfluentSource(bootstrap, group_id, client_id, confluent_overrides, manual)
     if name == "kafka-python":
-        return KafkaPythonSource(bootstrap, group_id, client_id, max_poll_records, kafka_python_overrides)
+        return KafkaPythonSource(bootstrap, group_id, client_id, max_poll_records, kafka_python_overrides, manual)
     raise ValueError(f"unknown kafka client {client!r}")

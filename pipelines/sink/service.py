@@ -260,7 +260,8 @@ class Sink:
         self._with_retry(self._ensure_writer)
         cfg = self.config
         self._consumer = open_source(cfg.kafka_client, cfg.bootstrap, cfg.group_id, cfg.client_id,
-                                     cfg.max_poll_records, cfg.consumer_overrides, cfg.confluent_overrides)
+                                     cfg.max_poll_records, cfg.consumer_overrides, cfg.confluent_overrides,
+                                     cfg.assignment)
         self._codec = type(self._consumer)
         self._consumer.subscribe(list(self.kinds), on_assign=self._on_assigned, on_revoke=self._on_revoked,
                                  on_lost=self._on_lost)
