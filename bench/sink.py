@@ -166,7 +166,8 @@ def bench_sink(data: Path, n: int, batch_rows: int, json_flows: bool = True, kaf
             "write_rows_per_s": rows / stats.write_seconds, "cpu_s": cpu, "wall_s": wall, "poll_s": stats.poll_seconds,
             "json_rows": stats.json_rows, "json_refused": stats.json_refused, "parse_s": stats.parse_seconds,
             "write_s": stats.write_seconds, "commit_s": stats.commit_seconds, "load": load,
-            "client": sink._consumer.name if sink._consumer else kafka_client}
+            "client": sink._consumer.name if sink._consumer else kafka_client, "tables": dict(stats.rows),
+            "dead_letters": stats.dead_letters, "mix": mix}
 
 
 # ------------------------------------------------------------------------------ floors (--floor)
@@ -329,7 +330,8 @@ def bench_floor(data: Path, n: int, batch_rows: int, runs: int, mix: str) -> Non
 
 
 def print_sink(r: dict, batch_rows: int) -> None:
-    print(f"sink: {r['rows']:,} rows in {r['batches']} batches of <= {batch_rows:,} (kafka client {r['client']}; "
+    print(f"sink: {r['rows']:,} rows ({r['mix']} mix) in {r['batches']} batches of <= {batch_rows:,} "
+          f"(kafka client {r['client']}; "
           f"load average at start {r['load']:.1f} on {os.cpu_count()} cores)")
     print(f"  produce (-> tansu):                      {r['produce_msgs_per_s']:>12,.0f} msg/s")
     print(f"  end to end (first fetch -> last commit): {r['end_to_end_rows_per_s']:>12,.0f} rows/s")
@@ -340,8 +342,10 @@ def print_sink(r: dict, batch_rows: int) -> None:
           f"({r['cpu_s'] / r['rows'] * 1e6:.1f} us CPU per row, group join included)")
     print(f"  seconds: poll {r['poll_s']:.2f}  decode {r['parse_s']:.2f}  write {r['write_s']:.2f}  "
           f"commit {r['commit_s']:.2f}  (wall {r['wall_s']:.2f}, process CPU {r['cpu_s']:.2f})")
-    print(f"  flow rows parsed by ClickHouse (JSON path): {r['json_rows']:,}; "
-          f"table groups refused to the exact path: {r['json_refused']}")
+    print(f"  rows parsed by ClickHouse (JSON paths): {r['json_rows']:,}; "
+          f"table groups refused to the exact path: {r['json_refused']}; dead letters {r['dead_letters']:,}")
+    for table, n in sorted(r["tables"].items()):
+        print(f"  {table:<18} {n:>9,} rows  {n / r['wall_s']:>10,.0f} rows/s end to end")
 
 
 GEN_SQL = """
@@ -451,7 +455,11 @@ def main() -> int:
                     return statistics.median(x[key] for x in results)
                 print(f"median of {args.runs} runs: end to end {median('end_to_end_rows_per_s'):,.0f} rows/s; "
                       f"with the group join {median('with_join_rows_per_s'):,.0f} rows/s; "
-                      f"{statistics.median(x['rows'] / x['cpu_s'] for x in results):,.0f} rows per CPU second")
+                      f"{statistics.median(x['rows'] / x['cpu_s'] for x in results):,.0f} rows per CPU second "
+                      f"({statistics.median(x['cpu_s'] / x['rows'] * 1e6 for x in results):.1f} us CPU per row)")
+                for table in sorted(results[0]["tables"]):
+                    print(f"  {table:<18} median {statistics.median(x['tables'][table] / x['wall_s'] for x in results):>10,.0f}"
+                          f" rows/s end to end")
         if not args.skip_invoice:
             r = bench_invoice(data, args.flows)
             print(f"invoice_daily over {r['flows']:,} flows ({r['invoice_rows']} network-days, "

@@ -551,10 +551,7 @@ class Sink:
             sources = flow_sources[spec.name]
             cols, kept, rejected = flow_columns(events)
             for i, rej in rejected:
-                dead_rows.append(sink_dead_letter(sources[i], "sink.parse", rej.reason, rej.detail))
-                dead_sources.append(sources[i])
-                out.rejected.append(("sink.parse", rej.reason))
-                self._log_dead(sources[i], "sink.parse", rej.reason, rej.detail)
+                self._reject(sources[i], rej.reason, rej.detail, dead_rows, dead_sources, out)
             if not kept:
                 continue
             kept_sources = [sources[i] for i in kept] if rejected else sources
@@ -647,26 +644,33 @@ class Sink:
             return [], None, []
         return kept, jsoninstructions.payload([v for vals in parts for v in vals]), ranges
 
+    def _raw_sources(self, groups: list[list]):
+        """Source of every raw record of the groups (the exact paths' view of a record)."""
+        for recs in groups:
+            for r in map(self._codec.record, recs):
+                yield Source(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value, r.headers)
+
+    def _reject(self, src: Source, reason: str, detail: str, dead_rows: list, dead_sources: list,
+                out: Written) -> None:
+        """A raw record the exact path rejected at flush: a sink.parse dead letter of this batch."""
+        dead_rows.append(sink_dead_letter(src, "sink.parse", reason, detail))
+        dead_sources.append(src)
+        out.rejected.append(("sink.parse", reason))
+        self._log_dead(src, "sink.parse", reason, detail)
+
     def _parse_raw_instructions(self, groups: list[list], rows: list, sources: list, dead_rows: list,
                                 dead_sources: list, out: Written) -> None:
         """The exact path for raw instruction records: rows.parse each, dead-letter what it rejects."""
-        for recs in groups:
-            for r in map(self._codec.record, recs):
-                src = Source(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value, r.headers)
-                try:
-                    _spec, row = parse(KIND_INSTRUCTION, src)
-                except Rejected as rej:
-                    reason, detail = rej.reason, rej.detail
-                except Exception as exc:  # noqa: BLE001 - one odd message must never stop the partition
-                    reason, detail = "parse_error", f"{type(exc).__name__}: {exc}"
-                else:
-                    rows.append(row)
-                    sources.append(src)
-                    continue
-                dead_rows.append(sink_dead_letter(src, "sink.parse", reason, detail))
-                dead_sources.append(src)
-                out.rejected.append(("sink.parse", reason))
-                self._log_dead(src, "sink.parse", reason, detail)
+        for src in self._raw_sources(groups):
+            try:
+                _spec, row = parse(KIND_INSTRUCTION, src)
+            except Rejected as rej:
+                self._reject(src, rej.reason, rej.detail, dead_rows, dead_sources, out)
+            except Exception as exc:  # noqa: BLE001 - one odd message must never stop the partition
+                self._reject(src, "parse_error", f"{type(exc).__name__}: {exc}", dead_rows, dead_sources, out)
+            else:
+                rows.append(row)
+                sources.append(src)
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -676,20 +680,15 @@ class Sink:
     def _decode_raw(self, groups: list[list], flows: dict, flow_sources: dict, dead_rows: list,
                     dead_sources: list, out: Written) -> None:
         """The exact path for raw flows ClickHouse refused: decode each, route by its value."""
-        for recs in groups:
-            for r in map(self._codec.record, recs):
-                src = Source(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value, r.headers)
-                try:
-                    event = decode_value(r.value)
-                except Rejected as rej:
-                    dead_rows.append(sink_dead_letter(src, "sink.parse", rej.reason, rej.detail))
-                    dead_sources.append(src)
-                    out.rejected.append(("sink.parse", rej.reason))
-                    self._log_dead(src, "sink.parse", rej.reason, rej.detail)
-                    continue
-                name = flow_table(str(event.get("flow_class"))).name
-                flows.setdefault(name, []).append(event)
-                flow_sources.setdefault(name, []).append(src)
+        for src in self._raw_sources(groups):
+            try:
+                event = decode_value(src.value)
+            except Rejected as rej:
+                self._reject(src, rej.reason, rej.detail, dead_rows, dead_sources, out)
+                continue
+            name = flow_table(str(event.get("flow_class"))).name
+            flows.setdefault(name, []).append(event)
+            flow_sources.setdefault(name, []).append(src)
 
     def _write_dead_letters(self, writer: Writer, rows: list[tuple], sources: list[Source]) -> int:
         failed = writer.insert(DEAD_LETTERS, rows, sources)

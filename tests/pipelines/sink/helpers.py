@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import orjson
+
 from indexer.devchain.ledger import Ledger, SimConfig, generate_ledger
 from indexer.networks.config import default_config
 from indexer.networks.events import FlowEvent
@@ -35,6 +37,14 @@ def flow_events(led: Ledger) -> list[tuple[FlowEvent, bool]]:
         assert ev.event_id == e["event_id"]
         out.append((ev, e["forked"]))
     return out
+
+
+def set_value(raw: bytes, key: str, text: str) -> bytes:
+    """Replace the JSON text of `key`'s value in an orjson document (no spaces in orjson output)."""
+    d = orjson.loads(raw)
+    marker = b'"%s":%s' % (key.encode(), orjson.dumps(d[key]))
+    assert raw.count(marker) == 1, (key, raw)
+    return raw.replace(marker, b'"%s":%s' % (key.encode(), text.encode()))
 
 
 def status_record(signature: str, slot: int, status: str, event_ids: list[str], block_time: int = 0) -> dict:

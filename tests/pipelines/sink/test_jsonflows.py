@@ -16,6 +16,7 @@ from pipelines.sink.rows import MAX_SLOT
 from pipelines.sink.service import header_table, route_flows, value_table
 from pipelines.sink.writer import Writer
 from tests.pipelines.sink.helpers import flow_events, ledger
+from tests.pipelines.sink.helpers import set_value as _set
 
 
 def event(i: int, **kw) -> FlowEvent:
@@ -75,14 +76,6 @@ def test_json_path_writes_exactly_the_rows_of_the_exact_path(ch_client, ch_datab
 
 
 GOOD = event(7).to_json()
-
-
-def _set(raw: bytes, key: str, text: str) -> bytes:
-    """Replace the JSON text of `key`'s value in an orjson document (no spaces in orjson output)."""
-    d = orjson.loads(raw)
-    marker = b'"%s":%s' % (key.encode(), orjson.dumps(d[key]))
-    assert raw.count(marker) == 1, (key, raw)
-    return raw.replace(marker, b'"%s":%s' % (key.encode(), text.encode()))
 
 
 REFUSED = {
