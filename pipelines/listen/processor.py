@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import gc
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -30,6 +31,26 @@ from pipelines.kafka.topics import Topics
 from pipelines.listen.publisher import KafkaPublisher
 
 log = structlog.get_logger("pipelines.listen")
+
+
+# gen-0 threshold of the cyclic garbage collector in listener processes (see tune_gc); CPython's default is 700
+GC_GEN0_THRESHOLD = 50_000
+
+
+def tune_gc() -> None:
+    """Let the cyclic garbage collector run ~70x less often in a listener process (idempotent).
+
+    WHY: every transaction allocates ~100 container objects (the RPC body's dicts and lists, the
+    instruction tree, records, events) and frees nearly all of them by reference counting within
+    milliseconds; cycles are rare (a few hundred objects per 18k transactions). With the default
+    gen-0 threshold of 700, a backfill pass of 18k transactions ran ~800 gen-0, ~70 gen-1 and ~7 full
+    collections, each traversing the batches in flight (and the full ones every module, the program
+    registry and the memo caches): 0.55-0.73 CPU-s per pass, 10-13 % of the listener's CPU. At
+    50,000 the same pass runs none, and the rare cyclic garbage is still collected, only later.
+    gen-1/gen-2 thresholds are left as they are."""
+    gen0, gen1, gen2 = gc.get_threshold()
+    if gen0 < GC_GEN0_THRESHOLD:
+        gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 @dataclass

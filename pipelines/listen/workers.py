@@ -151,7 +151,10 @@ def _resolve(fut: asyncio.Future, exc: Exception | None) -> None:
 def worker_main(conn: Connection, cfg: dict) -> None:
     import logging
 
+    from pipelines.listen.processor import tune_gc
+
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    tune_gc()
     asyncio.run(_worker(conn, cfg))
 
 

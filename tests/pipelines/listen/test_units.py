@@ -210,3 +210,47 @@ def test_process_batch_sends_exactly_the_messages_of_messages_for_with_the_share
         else:
             shared = record_message(topic, "instruction" if topic == "t.instructions.v1" else "deadletter", rec)
         assert (shared.key, shared.value, shared.headers) == (key, value, headers)
+
+
+def test_tune_gc_raises_only_the_gen0_threshold_and_never_lowers_it():
+    import gc
+
+    from pipelines.listen.processor import GC_GEN0_THRESHOLD, tune_gc
+
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 11, 12)
+        tune_gc()
+        assert gc.get_threshold() == (GC_GEN0_THRESHOLD, 11, 12) == (50_000, 11, 12)
+        tune_gc()
+        assert gc.get_threshold() == (50_000, 11, 12)
+        gc.set_threshold(200_000, 10, 10)
+        tune_gc()
+        assert gc.get_threshold() == (200_000, 10, 10)
+    finally:
+        gc.set_threshold(*saved)
+
+
+def _probe_worker_start(queue) -> None:
+    """Runs in a process forked by the backfill workers' fork server: what did it inherit?"""
+    import gc
+
+    from indexer.decode.registry import default_registry
+    from indexer.networks.config import default_config
+
+    queue.put((default_registry.cache_info().currsize, default_config.cache_info().currsize,
+               gc.get_freeze_count() > 10_000))
+
+
+def test_backfill_workers_are_forked_with_the_registry_built_and_the_servers_objects_frozen():
+    from pipelines.listen.workers import worker_context
+
+    ctx = worker_context()
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_probe_worker_start, args=(queue,))
+    proc.start()
+    try:
+        assert queue.get(timeout=120) == (1, 1, True)
+    finally:
+        proc.join(30)
+    assert proc.exitcode == 0
