@@ -786,6 +786,7 @@ def long_run(args, data: Path, broker: LocalBroker) -> None:
         first, last = (pts[0][1], pts[-1][1]) if pts else (0, 0)
         print(f"    {n:<11} {slope:+7.2f} MiB/100k events   ({first:.0f} -> {last:.0f} MiB)   CPU {cpu[n]:8.1f} s"
               f" = {1000 * cpu[n] / max(1, n_tx):.3f} s per 1k tx")
+    print_quarters(samples, names, n_ev)
     out = data.parent / f"e2e-long-{os.getpid()}.json"
     out.write_text(json.dumps({"samples": samples, "cpu": cpu, "verdict": verdict, "args": vars(args)}))
     print(f"  samples: {out}")
@@ -793,6 +794,26 @@ def long_run(args, data: Path, broker: LocalBroker) -> None:
         keep = data.parent / f"e2e-long-{os.getpid()}-listener.trace"
         shutil.copy(data / "listener.trace", keep)
         print(f"  listener allocation trace: {keep}")
+
+
+def quarter_slopes(samples: list[dict], name: str, n_ev: int) -> list[tuple[float, float, float]]:
+    """(slope MiB per 100k events, RSS MiB at the quarter's start, at its end) of each quarter of the
+    chain's events. WHY quarters: a bounded structure that fills during warm-up (a memo cache, a window
+    of lags) gives a positive slope over the whole run; growth per event shows in the LAST quarter."""
+    chain = [s for s in samples if not s.get("settle") and s.get(name)]
+    out = []
+    for q in range(4):
+        lo, hi = n_ev * q / 4, n_ev * (q + 1) / 4
+        pts = [(s["events"], s[name] / 2**20) for s in chain if lo <= s["events"] <= hi]
+        out.append((fit_slope(pts) * 100_000, pts[0][1], pts[-1][1]) if pts else (0.0, 0.0, 0.0))
+    return out
+
+
+def print_quarters(samples: list[dict], names: list[str], n_ev: int) -> None:
+    print("  slope per quarter of the events (MiB per 100k events; RSS MiB at its start -> end):")
+    for n in names:
+        qs = quarter_slopes(samples, n, n_ev)
+        print(f"    {n:<11} " + "   ".join(f"Q{i + 1} {sl:+7.2f} ({a:.0f}->{b:.0f})" for i, (sl, a, b) in enumerate(qs)))
 
 
 def main() -> int:
@@ -814,6 +835,11 @@ def main() -> int:
                           ("--max-ahead", int), ("--retention-blocks", int), ("--keep-ids", int)):
             ap.add_argument(name, type=typ, required=True)
         return sim_worker(ap.parse_args())
+    if len(sys.argv) > 2 and sys.argv[1] == "_quarters":   # re-analyse a saved samples file
+        saved = json.loads(Path(sys.argv[2]).read_text())
+        names = [n for n in saved["samples"][-1] if n not in ("t", "events", "tx", "rows", "ahead", "unresolved", "settle")]
+        print_quarters(saved["samples"], names, max(s["events"] for s in saved["samples"]))
+        return 0
     if len(sys.argv) > 1 and sys.argv[1] == "_traced":
         return traced_worker(sys.argv[2:])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
