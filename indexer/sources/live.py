@@ -40,6 +40,7 @@ class LiveSettings:
     sweep_interval: float = 1.0       # seconds between reconciliation sweeps (also after ws reconnects)
     finalize_interval: float = 0.4    # seconds between finalizer rounds
     fetch_batch: int = 100
+    fetch_batches_in_flight: int = 8  # getTransaction batches outstanding at once (bounds parsed results held)
     dedup_slots: int = 2_000          # keep finished signatures this many slots below finalized
     ws_url: str | None = None         # None: sweeps only
     ws_stall_timeout: float = 10.0
@@ -92,16 +93,23 @@ class Job:
 
 
 class BatchFetcher:
-    """Coalesces concurrent getTransaction requests into JSON-RPC batches (no added wait)."""
+    """Coalesces concurrent getTransaction requests into JSON-RPC batches (no added wait).
+
+    At most `in_flight` batches are outstanding; the rest wait in the queue as (signature, future).
+    WHY: a sweep after a reconnect or a restart can list thousands of signatures at once; sending
+    every batch at once held every parsed result (~10 KiB each) until the CPU got to it, a transient
+    of hundreds of MiB that the process's RSS keeps afterwards. Requests that wait meanwhile join
+    fuller batches."""
 
     def __init__(self, rpc: RpcClient, batch: int, encoding: str, stats: SourceStats,
-                 stop: asyncio.Event) -> None:
+                 stop: asyncio.Event, in_flight: int = 8) -> None:
         self.rpc = rpc
         self.batch = batch
         self.encoding = encoding
         self.stats = stats
         self.stop = stop
         self._queue: asyncio.Queue[tuple[str, str, asyncio.Future]] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(max(1, in_flight))
 
     async def get(self, signature: str, commitment: str = "confirmed") -> object:
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -111,24 +119,28 @@ class BatchFetcher:
     async def run(self) -> None:
         while True:
             first = await self._queue.get()
+            await self._slots.acquire()
             items = [first]
             while len(items) < self.batch and not self._queue.empty():
                 items.append(self._queue.get_nowait())
             asyncio.create_task(self._send(items))
 
     async def _send(self, items: list[tuple[str, str, asyncio.Future]]) -> None:
-        calls = [("getTransaction", self.rpc.transaction_params(sig, c, self.encoding)) for sig, c, _ in items]
         try:
-            results = await patient(lambda: self.rpc.call_many(calls), what="getTransaction:live",
-                                    stats=self.stats, stop=self.stop)
-        except BaseException as exc:  # Stopped or cancelled: wake the waiters
-            for _, _, fut in items:
+            calls = [("getTransaction", self.rpc.transaction_params(sig, c, self.encoding)) for sig, c, _ in items]
+            try:
+                results = await patient(lambda: self.rpc.call_many(calls), what="getTransaction:live",
+                                        stats=self.stats, stop=self.stop)
+            except BaseException as exc:  # Stopped or cancelled: wake the waiters
+                for _, _, fut in items:
+                    if not fut.done():
+                        fut.set_exception(exc if isinstance(exc, Exception) else Stopped("fetch"))
+                return
+            for (_, _, fut), res in zip(items, results, strict=True):
                 if not fut.done():
-                    fut.set_exception(exc if isinstance(exc, Exception) else Stopped("fetch"))
-            return
-        for (_, _, fut), res in zip(items, results, strict=True):
-            if not fut.done():
-                fut.set_result(res)
+                    fut.set_result(res)
+        finally:
+            self._slots.release()
 
 
 class LiveTail:
@@ -154,7 +166,8 @@ class LiveTail:
         self.cursors: dict[str, SigPos] = {a: self._start_cursor(a) for a in addresses}
         self.sweep_tip: dict[str, int] = {a: self.seam_slot for a in addresses}
         self.submitted_high: int | None = None
-        self.fetcher = BatchFetcher(rpc, settings.fetch_batch, settings.encoding, stats, stop)
+        self.fetcher = BatchFetcher(rpc, settings.fetch_batch, settings.encoding, stats, stop,
+                                    settings.fetch_batches_in_flight)
         self.finalizer = Finalizer(rpc, processor, stats, stop, settings.encoding, pending_log)
         self._sweep_now = asyncio.Event()
         self._swept = asyncio.Condition()

@@ -206,6 +206,9 @@ class ChainServer:
         self.rng = random.Random(self.faults.seed)
         self.requests = 0
         self.injected = 0
+        self.delay = 0.0            # seconds each HTTP request takes (a slow node)
+        self.in_flight = 0
+        self.max_in_flight = 0      # most HTTP requests being answered at once
         self.url = ""
         self.ws_url = ""
         self._ws: list[tuple[web.WebSocketResponse, dict[int, tuple[str, list]]]] = []
@@ -252,6 +255,16 @@ class ChainServer:
         await runner.cleanup()
 
     async def _http(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            return await self._http_answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _http_answer(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         body = orjson.loads(await request.read())
         if self.faults.rate and self.rng.random() < self.faults.rate:

@@ -14,10 +14,12 @@ import asyncio
 import random
 
 from indexer.checkpoint import CheckpointStore
-from indexer.sources.live import Job, LiveTail
+from indexer.rpc import RpcClient
+from indexer.sources.live import BatchFetcher, Job, LiveTail
+from indexer.sources.types import SourceStats
 from tests.indexer.sources.minichain import ChainServer, MiniChain
 from tests.indexer.sources.recorder import Recorder
-from tests.indexer.sources.test_live import ADDRS, add_blocks, make_follower, wait_for
+from tests.indexer.sources.test_live import ADDRS, FAST, add_blocks, make_follower, wait_for
 
 TX_PER_BLOCK = 3
 
@@ -94,3 +96,32 @@ def test_live_tail_structures_stay_bounded_over_a_long_chain(tmp_path):
     for name in ("jobs", "finalizer", "checkpoint_pending", "queued"):
         assert peaks[name] < len(canon) / 3, (name, peaks, len(canon))
     assert end["finalizer"] == end["checkpoint_pending"] == end["queued"] == end["queued_sets"] == 0, end
+
+
+def test_fetcher_keeps_a_bounded_number_of_batches_in_flight():
+    """A sweep that lists thousands of signatures at once (after a reconnect or a restart) must not
+    send every getTransaction batch at once: each answered batch holds its parsed results until the
+    CPU gets to them. At most `in_flight` batches are outstanding; every request is still answered."""
+    chain = MiniChain()
+    for _ in range(400):
+        chain.add_block([("ProgA",), ("ProgB",), ("MintR",)])
+    chain.finalize_all()
+    sigs = list(chain.by_sig)
+    with ChainServer(chain) as server:
+        server.delay = 0.02
+
+        async def main():
+            rpc = RpcClient(server.url, retry=FAST)
+            fetcher = BatchFetcher(rpc, 10, "base64", SourceStats(), asyncio.Event(), in_flight=4)
+            runner = asyncio.create_task(fetcher.run())
+            results = await asyncio.gather(*(fetcher.get(s) for s in sigs))
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+            await rpc.close()
+            return results
+
+        results = asyncio.run(main())
+    assert len(sigs) == 1200
+    assert [r["transaction"][0] for r in results] == sigs
+    assert server.requests >= len(sigs) // 10
+    assert 1 <= server.max_in_flight <= 4, server.max_in_flight
