@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import structlog
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import NoBrokersAvailable
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "acks": "all",                 # a send is acknowledged only when the broker has it durably
@@ -68,3 +76,28 @@ def make_confluent_consumer(bootstrap: str, group_id: str, **overrides: Any):
 
     return Consumer({"bootstrap.servers": bootstrap, "group.id": group_id, **CONFLUENT_CONSUMER_DEFAULTS,
                      **overrides})
+
+
+class BrokerWaitStopped(Exception):
+    """A stop was requested while a service was still waiting for the broker to answer."""
+
+
+def until_broker_reachable(connect: Callable[[], T], what: str, stop: threading.Event | None = None,
+                           initial: float = 0.5, maximum: float = 10.0) -> T:
+    """`connect()` (a kafka-python client constructor) until the broker answers, backing off and saying so.
+
+    WHY: kafka-python raises NoBrokersAvailable at construction when the broker is down; a service that
+    starts during a broker outage (or restarts with it) should wait for it, not exit and leave recovery
+    to a supervisor's restart loop. A stop requested meanwhile ends the wait (BrokerWaitStopped)."""
+    delay = initial
+    while True:
+        try:
+            return connect()
+        except NoBrokersAvailable as exc:
+            log.warning("kafka_broker_unavailable", client=what, error=type(exc).__name__,
+                        retry_in=round(delay, 2))
+            if stop is not None and stop.wait(delay):
+                raise BrokerWaitStopped(what) from exc
+            if stop is None:
+                time.sleep(delay)
+            delay = min(delay * 2, maximum)

@@ -28,6 +28,7 @@ reads them through `values()` / `headers()` and builds a uniform `Record` only f
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from typing import Any
 import structlog
 from kafka import ConsumerRebalanceListener, TopicPartition
 
-from pipelines.kafka.client import make_confluent_consumer, make_consumer
+from pipelines.kafka.client import make_confluent_consumer, make_consumer, until_broker_reachable
 
 log = structlog.get_logger(__name__)
 _VALUE = attrgetter("value")
@@ -308,9 +309,10 @@ class KafkaPythonSource:
     name = "kafka-python"
 
     def __init__(self, bootstrap: str, group_id: str, client_id: str, max_poll_records: int,
-                 overrides: dict[str, Any], manual: bool = False) -> None:
-        self.consumer = make_consumer(bootstrap, group_id, max_poll_records=max_poll_records, client_id=client_id,
-                                      **overrides)
+                 overrides: dict[str, Any], manual: bool = False, stop: threading.Event | None = None) -> None:
+        self.consumer = until_broker_reachable(
+            lambda: make_consumer(bootstrap, group_id, max_poll_records=max_poll_records, client_id=client_id,
+                                  **overrides), "sink consumer", stop)
         self._manual: ManualPartitions | None = None if not manual else ManualPartitions([])
         self._on_assign: Partitions | None = None
         self._rewind: dict[TopicPartition, int] = {}
@@ -392,8 +394,9 @@ class KafkaPythonSource:
 
 def open_source(client: str, bootstrap: str, group_id: str, client_id: str, max_poll_records: int,
                 kafka_python_overrides: dict[str, Any], confluent_overrides: dict[str, Any],
-                assignment: str = "group"):
-    """The consumer for `client` (auto | confluent | kafka-python) and `assignment` (group | manual)."""
+                assignment: str = "group", stop: threading.Event | None = None):
+    """The consumer for `client` (auto | confluent | kafka-python) and `assignment` (group | manual).
+    kafka-python's waits for an unreachable broker until `stop` (librdkafka reconnects by itself)."""
     if assignment not in ASSIGNMENTS:
         raise ValueError(f"unknown assignment {assignment!r}")
     manual = assignment == "manual"
@@ -401,5 +404,6 @@ def open_source(client: str, bootstrap: str, group_id: str, client_id: str, max_
     if name == "confluent":
         return ConfluentSource(bootstrap, group_id, client_id, confluent_overrides, manual)
     if name == "kafka-python":
-        return KafkaPythonSource(bootstrap, group_id, client_id, max_poll_records, kafka_python_overrides, manual)
+        return KafkaPythonSource(bootstrap, group_id, client_id, max_poll_records, kafka_python_overrides, manual,
+                                 stop)
     raise ValueError(f"unknown kafka client {client!r}")

@@ -34,6 +34,7 @@ from pipelines.clickhouse.tables import (
     TableSpec,
     flow_table,
 )
+from pipelines.kafka.client import BrokerWaitStopped
 from pipelines.kafka.topics import Topics
 from pipelines.sink import jsonflows, jsoninstructions
 from pipelines.sink.columns import flow_columns
@@ -261,7 +262,7 @@ class Sink:
         cfg = self.config
         self._consumer = open_source(cfg.kafka_client, cfg.bootstrap, cfg.group_id, cfg.client_id,
                                      cfg.max_poll_records, cfg.consumer_overrides, cfg.confluent_overrides,
-                                     cfg.assignment)
+                                     cfg.assignment, stop=self._stop)
         self._codec = type(self._consumer)
         self._consumer.subscribe(list(self.kinds), on_assign=self._on_assigned, on_revoke=self._on_revoked,
                                  on_lost=self._on_lost)
@@ -310,6 +311,8 @@ class Sink:
             self._flush()
         except SinkStopped:
             self.stats.abandoned_batches += 1
+        except BrokerWaitStopped:       # stopped before the broker ever answered: nothing was read
+            pass
         finally:
             self.close()
         return self.stats

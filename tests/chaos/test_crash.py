@@ -45,6 +45,13 @@ STEP_TIMEOUT = float(os.environ.get("DEPINFLOW_CRASH_STEP_TIMEOUT", "420"))   # 
 # during a JoinGroup/SyncGroup (BENCHMARKS.md, crash suite): a drain sink that gets NO partitions within this
 # time is the broker's stall, not ours.
 GROUP_STALL = float(os.environ.get("DEPINFLOW_CRASH_GROUP_STALL", "150"))
+# how the sink gets its partitions (`depinflow sink --assignment`): alternating by seed unless forced, so both
+# the group coordinator path and the manual path (which joins no group, so it cannot stall) are crashed
+ASSIGNMENT = os.environ.get("DEPINFLOW_CRASH_ASSIGNMENT")
+
+
+def assignment_for(seed: int) -> str:
+    return ASSIGNMENT or ("group" if seed % 2 == 0 else "manual")
 
 
 @dataclass
@@ -60,6 +67,7 @@ class Kill:
 class Report:
     seed: int
     kills: list[Kill] = field(default_factory=list)
+    assignment: str = "group"
     own_exits: dict[str, list[int]] = field(default_factory=dict)
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
@@ -71,7 +79,7 @@ class Report:
     def line(self) -> str:
         ks = ", ".join(f"{k.target}@{k.at:.1f}s/{k.downtime:.1f}s" for k in self.kills)
         exits = {k: v for k, v in self.own_exits.items() if v}
-        return (f"seed {self.seed}: kills [{ks}]; self-exits {exits or 'none'}; flow rows raw {self.flow_rows_raw} "
+        return (f"seed {self.seed} ({self.assignment} assignment): kills [{ks}]; self-exits {exits or 'none'}; flow rows raw {self.flow_rows_raw} "
                 f"-> deduplicated {self.flow_rows_final}; {self.seconds:.0f} s "
                 f"({', '.join(f'{k} {v:.0f}' for k, v in self.phases.items())}); SIGTERM exit codes {self.stop_codes}"
                 + ("; BROKER GROUP STALL: drained by a fresh group from offset 0" if self.group_stall else ""))
@@ -85,6 +93,8 @@ def drain(sink: Service, fresh_sink: Service, report: Report) -> subprocess.Comp
     leave every total unchanged), but not the crashed group's own commit position, which is why it is
     reported in the run's line. A drain that had partitions and still did not finish is a failure."""
     args = ["--until-idle", "--idle-seconds", "3", "--log-level", "INFO"]
+    if report.assignment == "manual":             # no group join: nothing for the broker to stall
+        return sink.run_to_end(args, timeout=STEP_TIMEOUT)
     try:
         return sink.run_to_end(args, timeout=GROUP_STALL)
     except subprocess.TimeoutExpired:
@@ -128,7 +138,7 @@ def test_kill9_listener_sink_and_broker_then_totals_equal_the_truth(seed, tmp_pa
     truth = ledger.truth_lines("addresses")
     start = len(ledger.blocks) - LIVE_BLOCKS
     duration = LIVE_BLOCKS / BLOCKS_PER_STEP * STEP_SECONDS
-    report = Report(seed, kill_plan(rng, KILLS, duration))
+    report = Report(seed, kill_plan(rng, KILLS, duration), assignment=assignment_for(seed))
     dsn = chdb_dsn(tmp_path / "clickhouse")
     prefix, group = f"crash{seed}", f"sink{seed}"
     broker = LocalBroker(tmp_path / "broker", durable=True).start()
@@ -137,7 +147,8 @@ def test_kill9_listener_sink_and_broker_then_totals_equal_the_truth(seed, tmp_pa
         with serve_in_thread(ledger, start_at=start) as node:
             listener = Service("listener", listen_argv(node.url, node.ws_url, broker.bootstrap, prefix,
                                                        tmp_path / "listener.json"), tmp_path)
-            sink = Service("sink", sink_argv(broker.bootstrap, dsn, prefix, group), tmp_path)
+            sink = Service("sink", sink_argv(broker.bootstrap, dsn, prefix, group, "--assignment", report.assignment),
+                           tmp_path)
             services = {"listener": listener, "sink": sink}
             sink.start()
             listener.start()
