@@ -171,8 +171,10 @@ def sink_worker(ns: argparse.Namespace) -> int:
     work = Path(ns.dir)
     dsn = chdb_dsn(work / "clickhouse")
     client = get_client(dsn)
+    # the embedded `depinflow run` topology: one sink, manual assignment, confluent-kafka (pipelines/embedded.py)
     sink = Sink(SinkConfig(bootstrap=ns.bootstrap, clickhouse_dsn=dsn, topic_prefix=ns.prefix,
-                           group_id="bench-sink", batch_seconds=ns.batch_seconds, batch_rows=ns.batch_rows),
+                           group_id="bench-sink", batch_seconds=ns.batch_seconds, batch_rows=ns.batch_rows,
+                           assignment="manual", kafka_client="auto"),
                 client=client)
     sink.start()
     endpoint = start_query_endpoint(client, port=0)

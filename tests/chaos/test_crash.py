@@ -46,8 +46,10 @@ STEP_TIMEOUT = float(os.environ.get("DEPINFLOW_CRASH_STEP_TIMEOUT", "420"))   # 
 # time is the broker's stall, not ours.
 GROUP_STALL = float(os.environ.get("DEPINFLOW_CRASH_GROUP_STALL", "150"))
 # how the sink gets its partitions (`depinflow sink --assignment`): alternating by seed unless forced, so both
-# the group coordinator path and the manual path (which joins no group, so it cannot stall) are crashed
+# the group coordinator path (kafka-python, the sink's default) and the manual path of the embedded `depinflow
+# run` (confluent-kafka; it joins no group, so the broker cannot leave it without partitions) are crashed
 ASSIGNMENT = os.environ.get("DEPINFLOW_CRASH_ASSIGNMENT")
+CLIENT_BY_ASSIGNMENT = {"group": "kafka-python", "manual": "confluent"}
 
 
 def assignment_for(seed: int) -> str:
@@ -79,7 +81,7 @@ class Report:
     def line(self) -> str:
         ks = ", ".join(f"{k.target}@{k.at:.1f}s/{k.downtime:.1f}s" for k in self.kills)
         exits = {k: v for k, v in self.own_exits.items() if v}
-        return (f"seed {self.seed} ({self.assignment} assignment): kills [{ks}]; self-exits {exits or 'none'}; flow rows raw {self.flow_rows_raw} "
+        return (f"seed {self.seed} ({self.assignment} assignment, {CLIENT_BY_ASSIGNMENT[self.assignment]}): kills [{ks}]; self-exits {exits or 'none'}; flow rows raw {self.flow_rows_raw} "
                 f"-> deduplicated {self.flow_rows_final}; {self.seconds:.0f} s "
                 f"({', '.join(f'{k} {v:.0f}' for k, v in self.phases.items())}); SIGTERM exit codes {self.stop_codes}"
                 + ("; BROKER GROUP STALL: drained by a fresh group from offset 0" if self.group_stall else ""))
@@ -147,8 +149,8 @@ def test_kill9_listener_sink_and_broker_then_totals_equal_the_truth(seed, tmp_pa
         with serve_in_thread(ledger, start_at=start) as node:
             listener = Service("listener", listen_argv(node.url, node.ws_url, broker.bootstrap, prefix,
                                                        tmp_path / "listener.json"), tmp_path)
-            sink = Service("sink", sink_argv(broker.bootstrap, dsn, prefix, group, "--assignment", report.assignment),
-                           tmp_path)
+            sink = Service("sink", sink_argv(broker.bootstrap, dsn, prefix, group, "--assignment", report.assignment,
+                                             "--kafka-client", CLIENT_BY_ASSIGNMENT[report.assignment]), tmp_path)
             services = {"listener": listener, "sink": sink}
             sink.start()
             listener.start()
