@@ -135,8 +135,13 @@ class WsSubscriber:
     async def _read(self, ws: aiohttp.ClientWebSocketResponse, subs: dict[int, Subscription],
                     epoch: int) -> AsyncIterator[WsEvent]:
         while True:
+            # asyncio.timeout, not asyncio.wait_for: on Python 3.11 wait_for returns the frame instead of
+            # raising when a cancellation and a frame arrive in the same instant, so the cancel of a stopping
+            # listener was swallowed and the reading loop went on (the crash suite's stuck SIGTERM stops,
+            # `listener_stop_stuck` with this receive in the task list); a timeout scope never swallows it.
             try:
-                msg = await asyncio.wait_for(ws.receive(), timeout=self.stall_timeout)
+                async with asyncio.timeout(self.stall_timeout):
+                    msg = await ws.receive()
             except TimeoutError as exc:
                 raise _Stalled(f"no frame for {self.stall_timeout}s") from exc
             data = _payload(msg)

@@ -83,3 +83,40 @@ def test_unreachable_endpoint_keeps_retrying_without_raising():
         finally:
             await gen.aclose()
     asyncio.run(main())
+
+
+def test_a_cancel_while_frames_stream_in_always_ends_the_reader():
+    """A stopping listener cancels the hints task once; on Python 3.11 `asyncio.wait_for` around the
+    receive returned the frame instead of raising when both happened in the same instant, so the loop
+    went on reading and the stop hung (crash suite). Cancelled mid-stream many times, it must end."""
+    async def main():
+        node = await FakeNode().start()
+        streaming = True
+
+        async def stream() -> None:
+            slot = 0
+            while streaming:
+                slot += 1
+                await node.notify("slotSubscribe", {"slot": slot, "parent": slot - 1, "root": 0})
+                await asyncio.sleep(0)
+
+        async def consume(sub: WsSubscriber, seen: list) -> None:
+            async for event in sub.events():
+                seen.append(event.kind)
+
+        feeder = asyncio.create_task(stream())
+        try:
+            for i in range(40):
+                seen: list = []
+                reader = asyncio.create_task(consume(WsSubscriber(node.ws_url, [Subscription.slots()],
+                                                                  stall_timeout=30.0, backoff=QUICK), seen))
+                while seen.count("slot") < 3 + i % 5:
+                    await asyncio.sleep(0.001)
+                reader.cancel()
+                done, _ = await asyncio.wait({reader}, timeout=3.0)
+                assert reader in done, f"reader {i} kept running after its cancel ({len(seen)} events)"
+        finally:
+            streaming = False
+            await feeder
+            await node.stop()
+    asyncio.run(main())
