@@ -30,7 +30,7 @@ from indexer.sources.backfill import BackfillSettings
 from indexer.sources.follower import Follower, FollowerSettings
 from indexer.sources.live import LiveSettings
 from indexer.sources.types import LowerBound, SourceStats
-from pipelines.kafka.client import make_producer
+from pipelines.kafka.client import BrokerWaitStopped, make_producer, until_broker_reachable
 from pipelines.kafka.topics import Topics, ensure_topics
 from pipelines.listen.config import ListenerConfig
 from pipelines.listen.metrics import ListenerMetrics
@@ -141,7 +141,8 @@ class Listener:
         started = time.monotonic()
         tune_gc()   # ~10 % of the listener's CPU was garbage collection (pipelines.listen.processor.tune_gc)
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, lambda: ensure_topics(c.bootstrap, self.topics.all(), c.partitions))
+        if not await self._ensure_topics(loop, stop):
+            return self.summary(time.monotonic() - started)     # stopped before the broker ever answered
         publisher = await self._publisher(loop)
         batch_factory = None
         if self.kafka_client == "confluent" and c.workers == 0:
@@ -260,6 +261,23 @@ class Listener:
                              "and the next start sends them again")
         return left
 
+    async def _ensure_topics(self, loop: asyncio.AbstractEventLoop,
+                             stop: threading.Event | asyncio.Event | None) -> bool:
+        """Create missing topics, waiting for an unreachable broker (pipelines.kafka.client.until_broker_reachable)
+        instead of exiting; False when a stop came first."""
+        c = self.config
+        waiting = threading.Event()                   # the wait runs in a thread: mirror the stop into it
+        mirror = asyncio.create_task(_watch(stop, waiting)) if stop is not None else None
+        try:
+            await loop.run_in_executor(None, lambda: until_broker_reachable(
+                lambda: ensure_topics(c.bootstrap, self.topics.all(), c.partitions), "listener topics", waiting))
+            return True
+        except BrokerWaitStopped:
+            return False
+        finally:
+            if mirror is not None:
+                mirror.cancel()
+
     async def _publisher(self, loop: asyncio.AbstractEventLoop,
                          backfill: bool = False) -> KafkaPublisher | ConfluentPublisher:
         """The Kafka publisher; `backfill` = throughput settings (BACKFILL_OVERRIDES, confluent only)."""
@@ -314,8 +332,8 @@ def _describe(task: asyncio.Task) -> str:
         f"{f.f_code.co_filename.rsplit('/', 1)[-1]}:{f.f_lineno} {f.f_code.co_name}" for f in reversed(frames))
 
 
-async def _watch(source: threading.Event | asyncio.Event, target: asyncio.Event) -> None:
-    """Bridge a caller's stop event (thread or asyncio) to the listener's own."""
+async def _watch(source: threading.Event | asyncio.Event, target: asyncio.Event | threading.Event) -> None:
+    """Bridge a caller's stop event (thread or asyncio) to the listener's own (or to a waiting thread's)."""
     if isinstance(source, asyncio.Event):
         await source.wait()
     else:

@@ -44,7 +44,7 @@ STEP_TIMEOUT = float(os.environ.get("DEPINFLOW_CRASH_STEP_TIMEOUT", "420"))   # 
 # tansu (the test broker) can leave a consumer group in a rebalance that never completes after it was killed
 # during a JoinGroup/SyncGroup (BENCHMARKS.md, crash suite): a drain sink that gets NO partitions within this
 # time is the broker's stall, not ours.
-GROUP_STALL = float(os.environ.get("DEPINFLOW_CRASH_GROUP_STALL", "150"))
+GROUP_STALL = float(os.environ.get("DEPINFLOW_CRASH_GROUP_STALL", "60"))
 # how the sink gets its partitions (`depinflow sink --assignment`): alternating by seed unless forced, so both
 # the group coordinator path (kafka-python, the sink's default) and the manual path of the embedded `depinflow
 # run` (confluent-kafka; it joins no group, so the broker cannot leave it without partitions) are crashed
