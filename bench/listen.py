@@ -13,7 +13,14 @@ the tansu broker in its own process, the listener in this one.
    listener follows with websocket hints + 1 s sweeps for --live-seconds. Printed: p50/p90/p99/max of
    (Kafka acknowledgement of all of a transaction's messages) - (its confirmed logsNotification arrival).
 
+CPU per 1k transactions is printed per process; the listener's is also split into its main process
+(listing, windows, checkpoint, IPC) and its backfill workers (`--workers N`: fork server + workers).
+`--cold-caches` clears the parser's memo caches before each pass, so an in-process pass sees the ledger
+at first sight like the workers (forked fresh for every pass) do; without it, passes 2+ of the
+in-process listener reuse the base58 renderings of pass 1.
+
 Run:  .venv/bin/python bench/listen.py [--days 1] [--tx-per-slot 20] [--live-seconds 40]
+      .venv/bin/python bench/listen.py --tx-per-slot 10 --skip-live --runs 3 [--workers 2] [--cold-caches]
 """
 
 from __future__ import annotations
