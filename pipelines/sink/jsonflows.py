@@ -30,6 +30,13 @@ the SQL checks make up for it:
   reads as '' (the exact path maps it to '' too, and required strings must be non-empty anyway);
   a missing non-nullable field fails (force_null_for_omitted_fields); a duplicate key fails.
 - ranges, enums, event_id rule, day, decimals: SQL checks mirroring columns.py / rows.py.
+- usd / usd_price (Decimal(38, 12)): the exact path hands the text to clickhouse-connect, which stores
+  int(Decimal(text) * Decimal('1000000000000.000000000000')) in Python's default context (28 digits).
+  That product's coefficient is the text's digits followed by 24 zeros, so the 28-digit rounding drops
+  only zeros while the text has at most 28 digits: the value is then the text truncated toward zero
+  to 12 decimals, which is what toDecimal128OrNull does. So a plain decimal text of at most 26 integer
+  digits and at most 28 digits in all passes (the listener's USD values carry up to 16 decimals);
+  longer texts (where the exact path rounds) go the exact path.
 
 Only the embedded engine (chdb) reads the payload from a local file (`file()` table function); a
 server DSN keeps the column path (its `input()` would need the payload in the HTTP body).
@@ -109,7 +116,8 @@ _BODY = itemgetter(slice(1, -1))          # a value without its outer braces
 
 
 _SLOT = re.compile(rb'"slot" *: *([0-9]{1,20})')
-_DECIMAL_RE = r"^-?[0-9]{1,26}(\\.[0-9]{1,12})?$"
+_DECIMAL_RE = r"^-?[0-9]{1,26}(\\.[0-9]{1,27})?$"
+_DECIMAL_MAX_DIGITS = 28     # see the module docstring: beyond it the exact path rounds, ClickHouse truncates
 
 
 def _int(name: str) -> str:
@@ -125,7 +133,9 @@ def _checks(flow_classes: Sequence[str]) -> list[str]:
            "day32 BETWEEN toDate32('1970-01-01') AND toDate32('2149-06-06')",
            "event_id = if(isNull(i_leg), concat(signature, ':', ix_path), "
            "concat(signature, ':', ix_path, ':', toString(i_leg)))",
-           *(f"(isNull({k}) OR match({k}, '{_DECIMAL_RE}'))" for k in ("usd", "usd_price"))]
+           *(f"(isNull({k}) OR (match({k}, '{_DECIMAL_RE}') AND "
+             f"length({k}) - startsWith({k}, '-') - (position({k}, '.') > 0) <= {_DECIMAL_MAX_DIGITS}))"
+             for k in ("usd", "usd_price"))]
     for name, hi in _INT_FIELDS.items():
         present = f"(isNotNull(i_{name}) AND i_{name} BETWEEN 0 AND {hi})"
         out.append(f"(isNull({name}) OR {present})" if name in _NULLABLE_INT else present)

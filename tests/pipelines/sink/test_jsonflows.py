@@ -36,7 +36,13 @@ def varied_events() -> list[FlowEvent]:
             event(2, leg=65535, epoch=2**64 - 1, usd="-0.000000000001", usd_price="99999999999999999999999999.1",
                   amount_raw=2**64 - 1, decimals=255, slot=MAX_SLOT),
             event(3, flow_class="emission", subtype="rewards_escrow", day="2149-06-06", block_time=0),
-            event(4, flow_class="other", subtype="unmatched", day="1970-01-01", symbol="")]
+            event(4, flow_class="other", subtype="unmatched", day="1970-01-01", symbol=""),
+            # decimals beyond the column's 12: truncated alike while the text has <= 28 digits
+            event(5, usd="3355.3954000208953899", usd_price="1.0000000000001"),
+            event(6, usd="-0.9999999999999999", usd_price="0.123456789012345678901234567"),
+            event(7, usd="1234567890123456.123456789012", usd_price="-0.0000000000001"),
+            event(8, flow_class="purchase", subtype="hnt_burned", usd="99999999999999999999999999.99",
+                  usd_price="-0")]
     return evs
 
 
@@ -105,7 +111,9 @@ REFUSED = {
     "day before 1970": _set(GOOD, "day", '"1969-12-31"'),
     "commitment empty": _set(GOOD, "commitment", '""'),
     "schema v2": _set(GOOD, "schema_version", '"v2"'),
-    "usd with 13 decimals": _set(GOOD, "usd", '"1.0000000000001"'),
+    "usd of 29 digits (the exact path rounds)": _set(GOOD, "usd", '"12345678901234567.123456789012"'),
+    "usd_price of 29 digits": _set(GOOD, "usd_price", '"0.1234567890123456789012345678"'),
+    "usd with 27 integer digits": _set(GOOD, "usd", '"123456789012345678901234567"'),
     "usd exponent": _set(GOOD, "usd", '"1e5"'),
     "usd number": _set(GOOD, "usd", "5"),
     "control byte in a string": _set(GOOD, "reason", '"a\tb"'),
