@@ -20,6 +20,25 @@ def ledger(seed: int = 7) -> Ledger:
     return generate_ledger(SimConfig(seed=seed))
 
 
+@lru_cache(maxsize=1)
+def listener_day() -> tuple[OutMessage, ...]:
+    """Every message the listener's real processor publishes for the simulated day (seed 7, topic
+    prefix "day"): flows with their USD values, instruction records, dead letters."""
+    from indexer.devchain.render import get_transaction_result
+    from indexer.sources.types import FetchedTx
+    from pipelines.listen.processor import KafkaProcessor
+
+    proc = KafkaProcessor(None, Topics("day"))
+    out: list[OutMessage] = []
+    for block in ledger().blocks:
+        for tx in block.transactions:
+            msgs, _ids, _net = proc.messages_for(FetchedTx(
+                tx.signature, block.slot, block.block_time, "confirmed",
+                get_transaction_result(tx, "base64", True), "backfill"))
+            out += msgs
+    return tuple(out)
+
+
 def flow_events(led: Ledger) -> list[tuple[FlowEvent, bool]]:
     """Every expected event of the ledger as a full FlowEvent at `confirmed`, with its forked flag."""
     cfg = default_config()

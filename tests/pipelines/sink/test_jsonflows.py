@@ -15,7 +15,7 @@ from pipelines.sink.columns import flow_columns
 from pipelines.sink.rows import MAX_SLOT
 from pipelines.sink.service import header_table, route_flows, value_table
 from pipelines.sink.writer import Writer
-from tests.pipelines.sink.helpers import flow_events, ledger
+from tests.pipelines.sink.helpers import flow_events, ledger, listener_day
 from tests.pipelines.sink.helpers import set_value as _set
 
 
@@ -77,6 +77,30 @@ def test_json_path_writes_exactly_the_rows_of_the_exact_path(ch_client, ch_datab
             got = table_rows(ch_client, ch_database, spec.name)
             assert len(got) == len(values)
             assert got == table_rows(ch_client, other, spec.name)
+    finally:
+        ch_client.command(f"DROP DATABASE IF EXISTS {other} SYNC")
+
+
+def test_every_flow_the_listener_publishes_for_a_day_takes_the_json_path_with_the_exact_rows(ch_client,
+                                                                                             ch_database):
+    """The listener's real flow messages (USD with up to 16 decimals, every flow class): each table's
+    payload is accepted whole and ClickHouse writes what the exact path writes."""
+    migrate(ch_client, ch_database)
+    other = f"{ch_database}_exact"
+    migrate(ch_client, other)
+    try:
+        values = [m.value for m in listener_day() if m.topic == "day.flows.v1"]
+        assert any(b'"usd":"' in v for v in values)
+        by_table = route_flows(values, values)
+        assert None not in by_table and len(values) > 2000
+        json_writer, exact_writer = Writer(ch_client, ch_database), Writer(ch_client, other)
+        for name, vals in by_table.items():
+            spec = {s.name: s for s in FLOW_TABLES}[name]
+            assert insert_json(json_writer, spec, vals), name
+            cols, kept, rejected = flow_columns([orjson.loads(v) for v in vals])
+            assert not rejected and len(kept) == len(vals)
+            exact_writer.insert_columns_raw(spec, cols)
+            assert table_rows(ch_client, ch_database, name) == table_rows(ch_client, other, name)
     finally:
         ch_client.command(f"DROP DATABASE IF EXISTS {other} SYNC")
 

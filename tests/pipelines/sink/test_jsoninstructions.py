@@ -6,41 +6,27 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import lru_cache
 
 import orjson
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from indexer.devchain.render import get_transaction_result
-from indexer.sources.types import FetchedTx
 from pipelines.clickhouse.migrate import migrate
 from pipelines.clickhouse.tables import INSTRUCTIONS
 from pipelines.kafka.messages import OutMessage, record_message
-from pipelines.kafka.topics import Topics
-from pipelines.listen.processor import KafkaProcessor
 from pipelines.sink import jsoninstructions
 from pipelines.sink.rows import KIND_INSTRUCTION, MAX_BLOCK_TIME, MAX_SLOT, Rejected, Source, parse
 from pipelines.sink.writer import Writer
 from tests.fuzz.corpus import SPECIAL_VALUES, HypChooser, mutate_json, mutate_text
 from tests.fuzz.profiles import LONG, LONG_FACTOR
-from tests.pipelines.sink.helpers import ledger
+from tests.pipelines.sink.helpers import listener_day
 from tests.pipelines.sink.helpers import set_value as _set
 
 
-@lru_cache(maxsize=1)
 def day_values() -> tuple[bytes, ...]:
     """Every instruction record the listener's processor publishes for the simulated day (seed 7)."""
-    proc = KafkaProcessor(None, Topics("ix"))
-    out = []
-    for block in ledger().blocks:
-        for tx in block.transactions:
-            msgs, _ids, _net = proc.messages_for(FetchedTx(
-                tx.signature, block.slot, block.block_time, "confirmed",
-                get_transaction_result(tx, "base64", True), "backfill"))
-            out += [m.value for m in msgs if m.topic == "ix.instructions.v1"]
-    return tuple(out)
+    return tuple(m.value for m in listener_day() if m.topic == "day.instructions.v1")
 
 
 def base() -> dict:
