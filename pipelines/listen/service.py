@@ -34,7 +34,7 @@ from pipelines.kafka.client import BrokerWaitStopped, make_producer, until_broke
 from pipelines.kafka.topics import Topics, ensure_topics
 from pipelines.listen.config import ListenerConfig
 from pipelines.listen.metrics import ListenerMetrics
-from pipelines.listen.processor import KafkaProcessor, ProcessStats, tune_gc
+from pipelines.listen.processor import KafkaProcessor, ProcessStats, restore_gc, tune_gc
 from pipelines.listen.progress import draw
 from pipelines.listen.publisher import (
     BACKFILL_OVERRIDES,
@@ -137,9 +137,16 @@ class Listener:
 
     async def arun(self, stop: threading.Event | asyncio.Event | None = None, *, until_caught_up: bool = False,
                    require_final: bool = True) -> ListenerSummary:
+        gc_before = tune_gc()   # ~10 % of the listener's CPU was garbage collection (processor.tune_gc)
+        try:
+            return await self._arun(stop, until_caught_up, require_final)
+        finally:
+            restore_gc(gc_before)
+
+    async def _arun(self, stop: threading.Event | asyncio.Event | None, until_caught_up: bool,
+                    require_final: bool) -> ListenerSummary:
         c = self.config
         started = time.monotonic()
-        tune_gc()   # ~10 % of the listener's CPU was garbage collection (pipelines.listen.processor.tune_gc)
         loop = asyncio.get_running_loop()
         if not await self._ensure_topics(loop, stop):
             return self.summary(time.monotonic() - started)     # stopped before the broker ever answered

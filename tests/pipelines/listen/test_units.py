@@ -215,18 +215,48 @@ def test_process_batch_sends_exactly_the_messages_of_messages_for_with_the_share
 def test_tune_gc_raises_only_the_gen0_threshold_and_never_lowers_it():
     import gc
 
-    from pipelines.listen.processor import GC_GEN0_THRESHOLD, tune_gc
+    from pipelines.listen.processor import GC_GEN0_THRESHOLD, restore_gc, tune_gc
 
     saved = gc.get_threshold()
     try:
         gc.set_threshold(700, 11, 12)
-        tune_gc()
+        before = tune_gc()
+        assert before == (700, 11, 12)
         assert gc.get_threshold() == (GC_GEN0_THRESHOLD, 11, 12) == (50_000, 11, 12)
-        tune_gc()
+        assert tune_gc() is None                  # already tuned: nothing to undo
         assert gc.get_threshold() == (50_000, 11, 12)
+        restore_gc(None)
+        assert gc.get_threshold() == (50_000, 11, 12)
+        restore_gc(before)
+        assert gc.get_threshold() == (700, 11, 12)
         gc.set_threshold(200_000, 10, 10)
-        tune_gc()
+        assert tune_gc() is None
         assert gc.get_threshold() == (200_000, 10, 10)
+    finally:
+        gc.set_threshold(*saved)
+
+
+def test_a_listener_run_leaves_the_gc_thresholds_as_it_found_them(tmp_path):
+    """The listener tunes the collector for its own run only (a process may embed it, e.g. tests)."""
+    import asyncio
+    import gc
+
+    saved = gc.get_threshold()
+    seen = []
+    try:
+        gc.set_threshold(700, 10, 10)
+        listener = Listener(ListenerConfig(rpc_url="http://127.0.0.1:9", bootstrap="127.0.0.1:9",
+                                           checkpoint=str(tmp_path / "cp.json"), websocket=False))
+
+        async def fake_run(stop, until_caught_up, require_final):
+            seen.append(gc.get_threshold())
+            raise RuntimeError("stop here")
+
+        listener._arun = fake_run
+        with pytest.raises(RuntimeError, match="stop here"):
+            asyncio.run(listener.arun(None, until_caught_up=True))
+        assert seen == [(50_000, 10, 10)]
+        assert gc.get_threshold() == (700, 10, 10)
     finally:
         gc.set_threshold(*saved)
 
