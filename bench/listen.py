@@ -15,6 +15,8 @@ the tansu broker in its own process, the listener in this one.
 
 CPU per 1k transactions is printed per process; the listener's is also split into its main process
 (listing, windows, checkpoint, IPC) and its backfill workers (`--workers N`: fork server + workers).
+`gc_main` is the cyclic garbage collector's work in this process during the pass; `--gc-default` runs
+the in-process listener with CPython's default thresholds instead of tune_gc's.
 `--cold-caches` clears the parser's memo caches before each pass, so an in-process pass sees the ledger
 at first sight like the workers (forked fresh for every pass) do; without it, passes 2+ of the
 in-process listener reuse the base58 renderings of pass 1.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import os
 import pstats
 import shutil
@@ -140,6 +143,33 @@ def measure(pids: dict[str, int]) -> dict[str, float]:
     return out
 
 
+class GcMeter:
+    """Collections per generation and the thread CPU spent in them, in this process (gc.callbacks).
+
+    WHY in the bench: with CPython's default thresholds the cyclic collector took 10-13 % of the
+    listener's CPU (pipelines.listen.processor.tune_gc); `--gc-default` runs the in-process listener
+    with the defaults so that the two can be compared in one run."""
+
+    def __init__(self) -> None:
+        self.collections = [0, 0, 0]
+        self.seconds = 0.0
+        self._start = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._start = time.thread_time()
+        else:
+            self.collections[info["generation"]] += 1
+            self.seconds += time.thread_time() - self._start
+
+    def snapshot(self) -> tuple[list[int], float]:
+        return list(self.collections), self.seconds
+
+
+GC_METER = GcMeter()
+
+
 def backfill_pass(url: str, bootstrap: str, data: Path, prefix: str, args, pids: dict[str, int],
                   profile: bool = False) -> dict:
     cfg = ListenerConfig(rpc_url=url, websocket=False, bootstrap=bootstrap, topic_prefix=prefix,
@@ -153,6 +183,7 @@ def backfill_pass(url: str, bootstrap: str, data: Path, prefix: str, args, pids:
         clear_caches()   # first sight of every transaction in this process too, as in a fresh worker
     prof = cProfile.Profile() if profile else None
     loadavg = Path("/proc/loadavg").read_text().split()[0]
+    gc_before = GC_METER.snapshot()
     before = measure(pids)
     t0 = time.perf_counter()
     if prof:
@@ -174,6 +205,8 @@ def backfill_pass(url: str, bootstrap: str, data: Path, prefix: str, args, pids:
             "rpc_requests": listener.rpc_stats.requests, "rpc_errors": listener.rpc_stats.total_errors(),
             "loadavg_at_start": loadavg, "cpu_seconds": cpu,
             "cpu_us_per_tx": {k: round(1e6 * v / max(1, summary.transactions)) for k, v in cpu.items()},
+            "gc_main": {"collections": [a - b for a, b in zip(GC_METER.collections, gc_before[0], strict=True)],
+                        "cpu_s": round(GC_METER.seconds - gc_before[1], 3)},
             "profile": profile_by_stage(prof) if prof else None}
 
 
@@ -219,6 +252,8 @@ def main() -> int:
     ap.add_argument("--cold-caches", action="store_true",
                     help="clear the parser's memo caches before each pass: the in-process listener then sees the "
                          "ledger at first sight, like worker processes (forked fresh per pass) always do")
+    ap.add_argument("--gc-default", action="store_true",
+                    help="in-process listener with CPython's default GC thresholds (no tune_gc), for comparison")
     ap.add_argument("--runs", type=int, default=3, help="measured backfill passes (median reported)")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile the last measured pass (listener main thread; slows it ~2x)")
@@ -230,6 +265,9 @@ def main() -> int:
     import structlog
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
+    if args.gc_default:
+        import pipelines.listen.processor as processor
+        processor.GC_GEN0_THRESHOLD = 0   # tune_gc then leaves the thresholds alone (workers still tune)
     data = Path(tempfile.mkdtemp(prefix="bench-listen-"))
     print(f"command: {' '.join([os.path.relpath(sys.executable, ROOT), 'bench/listen.py', *sys.argv[1:]])}")
     print(f"machine: {os.cpu_count()} cores; simulator, broker and listener on this machine")
