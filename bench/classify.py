@@ -26,7 +26,8 @@ program/mint/account) of a simulated day at `--tx-per-slot` (10 = bench/listen.p
 The parse and total passes start with the parser's memo caches cleared (clear_caches): the listener
 sees every transaction once, so only values that recur within the day (programs, mints, DAO accounts,
 repeated CPI data) may hit them; classify and decode read already-parsed transactions.
-Process CPU time, min and median of --trials passes. `--compare DIR` runs the same stage bench on the
+Process CPU time, min and median of --trials passes, with the listener's gen-0 GC threshold (50,000;
+`--gc-default` for CPython's 700). `--compare DIR` runs the same stage bench on the
 indexer package under DIR (e.g. an export of an older commit: `git archive <commit> indexer schemas |
 tar -x -C DIR`) and on this checkout, alternating in child processes, so both sets of figures come
 from the same run on the same input.
@@ -35,6 +36,7 @@ from the same run on the same input.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import statistics
@@ -135,13 +137,23 @@ def _stage_line(label: str, times: dict[str, list[float]]) -> str:
     return f"{label:10s} us/tx (min/median) {cells}"
 
 
+# The listener's gen-0 GC threshold (pipelines.listen.processor.GC_GEN0_THRESHOLD, tune_gc). WHY here too:
+# this bench holds a whole day of results, parsed transactions and outputs in memory, so with CPython's
+# default threshold (700) every full collection walks all of it, which the listener never does.
+LISTENER_GC_GEN0 = 50_000
+
+
 def run_stages(args) -> int:
+    if not args.gc_default:
+        gen0, gen1, gen2 = gc.get_threshold()
+        gc.set_threshold(max(gen0, LISTENER_GC_GEN0), gen1, gen2)
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cpus")
     if args.compare:
         merged: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
         for _ in range(args.rounds):
             for label, extra in (("before", ["--code", args.compare]), ("after", [])):
                 cmd = [sys.executable, __file__, "--stages", "--json", "--seed", str(args.seed),
+                       *(["--gc-default"] if args.gc_default else []),
                        "--tx-per-slot", str(args.tx_per_slot), "--trials", str(args.trials), *extra]
                 got = orjson.loads(subprocess.run(cmd, check=True, capture_output=True).stdout.splitlines()[-1])
                 for k, v in got["times"].items():
@@ -164,6 +176,7 @@ def run_stages(args) -> int:
     print(f"load average at end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cpus")
     print(f"python {platform.python_version()} on {platform.machine()}, one core per process")
     extra = f" --compare {args.compare} --rounds {args.rounds}" if args.compare else ""
+    extra += " --gc-default" if args.gc_default else ""
     print(f"reproduce: .venv/bin/python bench/classify.py --stages --seed {args.seed} --tx-per-slot "
           f"{args.tx_per_slot:g} --trials {args.trials}{extra}")
     return 0
@@ -180,6 +193,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="stage mode with --compare: alternating child runs")
     ap.add_argument("--code", metavar="DIR", help=argparse.SUPPRESS)   # read before the imports
     ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--gc-default", action="store_true",
+                    help="stage mode: CPython's default GC thresholds (default: the listener's, see tune_gc)")
     args = ap.parse_args()
     if args.stages:
         return run_stages(args)
