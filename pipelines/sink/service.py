@@ -159,6 +159,9 @@ class Batch:
     flows: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
     flow_sources: dict[str, list[Source]] = field(default_factory=lambda: defaultdict(list))
     raw: dict[str, dict[TopicPartition, list]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    # per raw instruction record (same order as raw["instructions"][tp]): its slot when it may take the
+    # ClickHouse path, else None (jsoninstructions.eligible, computed at fetch time)
+    raw_slots: dict[TopicPartition, list] = field(default_factory=lambda: defaultdict(list))
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     count: int = 0
     started: float = 0.0
@@ -350,7 +353,11 @@ class Sink:
             kind = self.kinds[tp.topic]
             if kind == KIND_FLOW and json_path:
                 self._add_raw_flows(tp, recs)
-            elif kind == KIND_INSTRUCTION and json_path:     # checked and parsed at flush (jsoninstructions)
+            elif kind == KIND_INSTRUCTION and json_path:     # parsed by ClickHouse at flush (jsoninstructions)
+                # eligibility here, not in the writer thread: the writer is the critical path while
+                # this thread mostly waits for it, and ClickHouse's insert of the previous batch runs
+                # without the GIL meanwhile
+                self._batch.raw_slots[tp].extend(jsoninstructions.eligible(self._codec.values(recs)))
                 self._batch.add_raw(INSTRUCTIONS.name, tp, recs)
             else:
                 for r in recs:
@@ -605,7 +612,8 @@ class Sink:
             if not groups:
                 continue
             if name == INSTRUCTIONS.name:
-                groups, data, ranges = self._instruction_payload(groups, refused)
+                slots = [batch.raw_slots[tp] for tp, recs in by_tp.items() if recs]
+                groups, data, ranges = self._instruction_payload(groups, slots, refused)
                 if not groups:
                     continue
             else:
@@ -624,15 +632,15 @@ class Sink:
             settle()
         return refused
 
-    def _instruction_payload(self, groups: list[list], refused: list
+    def _instruction_payload(self, groups: list[list], group_slots: list[list], refused: list
                              ) -> tuple[list[list], bytes | None, list[tuple[int, int]]]:
-        """The eligible records of each group, their payload and slot range per group; the others are
-        appended to `refused` as one group (the exact path parses them one by one)."""
+        """The eligible records of each group (`group_slots`: jsoninstructions.eligible of its records),
+        their payload and slot range per group; the others are appended to `refused` as one group (the
+        exact path parses them one by one)."""
         values = self._codec.values
         kept, left, parts, ranges = [], [], [], []
-        for recs in groups:
+        for recs, slots in zip(groups, group_slots, strict=True):
             vals = values(recs)
-            slots = jsoninstructions.eligible(vals)
             if None in slots:
                 ok = list(map(is_not, slots, repeat(None)))
                 left.extend(compress(recs, map(not_, ok)))
