@@ -78,27 +78,57 @@ def rss(pid: int) -> int:
     return next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0)
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (the listener's fork server and its backfill workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return out
+
+
 class Monitor:
-    """Samples CPU and peak RSS of named processes every 0.25 s (a process keeps its last sample)."""
+    """Samples CPU and peak RSS of named processes every 0.25 s (a process keeps its last sample).
+
+    A name added with `tree=True` also counts the CPU of its descendants (listener workers), each at
+    its last sample: a worker's last < 0.25 s before it exits is missed (an undercount)."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = dict(pids)
         self.cpu0 = {n: proc_stats(p)[0] for n, p in self.pids.items()}
         self.cpu: dict[str, float] = {n: 0.0 for n in self.pids}
         self.peak: dict[str, int] = {n: 0 for n in self.pids}
+        self.trees: dict[str, dict[int, float]] = {}     # name -> descendant pid -> its last CPU sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def add(self, name: str, pid: int) -> None:
+    def add(self, name: str, pid: int, tree: bool = False) -> None:
         self.cpu0[name] = proc_stats(pid)[0]
         self.cpu[name], self.peak[name] = 0.0, 0
         self.pids[name] = pid
+        if tree:
+            self.trees[name] = {}
 
     def sample(self) -> None:
         for name, pid in list(self.pids.items()):
             cpu, hwm = proc_stats(pid)
+            tree = self.trees.get(name)
+            if tree is not None:
+                for kid in descendants(pid):
+                    kid_cpu = proc_stats(kid)[0]
+                    if kid_cpu:
+                        tree[kid] = kid_cpu
             if hwm:
-                self.cpu[name] = cpu - self.cpu0.get(name, 0.0)
+                self.cpu[name] = cpu - self.cpu0.get(name, 0.0) + sum((tree or {}).values())
                 self.peak[name] = max(self.peak[name], hwm)
 
     def _run(self) -> None:
@@ -324,9 +354,10 @@ def backfill(args, data: Path, broker: LocalBroker) -> None:
             t0 = time.perf_counter()
             listener = subprocess.Popen([PY, *profile, "-m", "pipelines.cli.main",
                                          *listen_argv(url, broker.bootstrap, "bench", data / "bench.json",
-                                                      "--until-caught-up", "--no-websocket")],
+                                                      "--until-caught-up", "--no-websocket",
+                                                      "--workers", str(args.listener_workers))],
                                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            mon.add("listener", listener.pid)
+            mon.add("listener", listener.pid, tree=True)
             out, err = listener.communicate()
             t_listener = time.perf_counter() - t0
             if listener.returncode != 0:
@@ -858,6 +889,8 @@ def main() -> int:
     ap.add_argument("--live-batch-seconds", type=float, default=0.1, help="sink flush interval when live")
     ap.add_argument("--profile", action="store_true", help="profile listener and sink in the backfill pass")
     ap.add_argument("--no-warm", action="store_true", help="skip the simulator warm-up pass")
+    ap.add_argument("--listener-workers", type=int, default=0,
+                    help="backfill pass: `depinflow listen --workers N` (its CPU includes the workers)")
     ap.add_argument("--skip-backfill", action="store_true")
     ap.add_argument("--skip-live", action="store_true")
     ap.add_argument("--long", action="store_true", help="memory flatness over --long-events (only that)")
