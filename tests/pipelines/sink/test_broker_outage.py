@@ -13,6 +13,7 @@ from pipelines.sink.consumer import ManualPartitions
 from tests.pipelines.sink.conftest import SinkEnv
 from tests.pipelines.sink.helpers import Publisher, flow_events, ledger, statuses_for
 from tests.pipelines.sink.test_sink_faults import committed
+from tests.waiting import seconds_to_stop_while_waiting
 
 
 def test_sink_started_during_a_broker_outage_waits_then_loads_exactly(tmp_path, ch_dsn, ch_client, ch_database,
@@ -70,13 +71,6 @@ def test_a_stop_while_waiting_for_the_broker_returns_promptly(tmp_path, ch_dsn, 
     env = SinkEnv(bootstrap, ch_dsn, ch_database, Topics("gone"), None, None)
     sink = env.sink("gone", kafka_client="kafka-python")
     stop = threading.Event()
-    runner = threading.Thread(target=sink.run, args=(stop,), daemon=True)
-    runner.start()
-    time.sleep(1.5)
-    assert runner.is_alive()
-    t0 = time.monotonic()
-    stop.set()
-    runner.join(15)
-    assert not runner.is_alive()
-    assert time.monotonic() - t0 < 5                # the backoff wait ends at the stop, not at its step
+    # the backoff wait ends at the stop, not at the end of its step
+    assert seconds_to_stop_while_waiting(lambda: sink.run(stop), stop) < 5
     assert sink.stats.messages == 0
