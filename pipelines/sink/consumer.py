@@ -89,6 +89,19 @@ class ManualPartitions:
         self.taken.update(fresh)
         return fresh
 
+    def take(self, partitions_of: Callable[[str], Iterable[int]], assign: Partitions, on_assign: Partitions) -> None:
+        """Start reading the new partitions (`assign`, the client's own step), then tell the sink (`on_assign`);
+        a lookup that fails (broker away) is logged and made again at the next check."""
+        try:
+            fresh = self.new(partitions_of, time.monotonic())
+        except Exception as exc:  # noqa: BLE001 - broker away: look again at the next check
+            log.warning("sink_partition_lookup_failed", error=str(exc))
+            return
+        if fresh:
+            assign(fresh)
+            log.info("sink_partitions_taken", assignment="manual", partitions=len(fresh))
+            on_assign(fresh)
+
 
 def confluent_available() -> bool:
     try:
@@ -113,7 +126,8 @@ class ConfluentSource:
     def __init__(self, bootstrap: str, group_id: str, client_id: str, overrides: dict[str, Any],
                  manual: bool = False) -> None:
         self.consumer = make_confluent_consumer(bootstrap, group_id, **{"client.id": client_id, **overrides})
-        self._manual: ManualPartitions | None = None if not manual else ManualPartitions([])
+        self._manual_mode = manual
+        self._manual: ManualPartitions | None = None      # set by subscribe() in manual mode
         self._on_assign: Partitions | None = None
         self._assigned: set[TopicPartition] = set()
         self._start: dict[TopicPartition, int] = {}        # committed offset at assignment (idle check)
@@ -121,10 +135,10 @@ class ConfluentSource:
         self._rewind: dict[TopicPartition, int] = {}       # records returned while paused: fetch again
 
     def subscribe(self, topics: list[str], on_assign: Partitions, on_revoke: Partitions, on_lost: Partitions) -> None:
-        if self._manual is not None:      # no group membership: take every partition (module doc)
+        if self._manual_mode:      # no group membership: take every partition (module doc)
             self._manual = ManualPartitions(topics)
             self._on_assign = on_assign
-            self._take_new_partitions()
+            self._manual.take(self._partitions_of, self._assign_more, on_assign)
             return
 
         def assigned(consumer, parts) -> None:
@@ -160,23 +174,14 @@ class ConfluentSource:
         meta = self.consumer.list_topics(timeout=10).topics.get(topic)   # all topics: never auto-creates one
         return [] if meta is None or meta.error is not None else list(meta.partitions)
 
-    def _take_new_partitions(self) -> None:
-        """Manual assignment: start reading partitions not taken yet, each from the group's committed offset
-        (librdkafka's default for an assignment without an offset), else from the earliest."""
+    def _assign_more(self, fresh: list[TopicPartition]) -> None:
+        """Manual assignment: start reading `fresh` too, each from the group's committed offset (librdkafka's
+        default for an assignment without an offset), else from the earliest."""
         from confluent_kafka import TopicPartition as CTP
 
-        try:
-            fresh = self._manual.new(self._partitions_of, time.monotonic())
-        except Exception as exc:  # noqa: BLE001 - broker away: look again at the next check
-            log.warning("sink_partition_lookup_failed", error=str(exc))
-            return
-        if not fresh:
-            return
         parts = [CTP(tp.topic, tp.partition) for tp in fresh]
         self.consumer.incremental_assign(parts)
         self._remember_assigned(parts)
-        log.info("sink_partitions_taken", assignment="manual", partitions=len(fresh))
-        self._on_assign(fresh)
 
     def _forget(self, tps: Iterable[TopicPartition]) -> None:
         for tp in tps:
@@ -190,7 +195,7 @@ class ConfluentSource:
         from confluent_kafka import Message
 
         if self._manual is not None and self._manual.due(time.monotonic()):
-            self._take_new_partitions()
+            self._manual.take(self._partitions_of, self._assign_more, self._on_assign)
         msgs = self.consumer.consume(num_messages=max(1, max_records), timeout=timeout_ms / 1000)
         if any(map(Message.error, msgs)):       # errors come as messages; none in normal operation
             for m in msgs:
@@ -313,35 +318,31 @@ class KafkaPythonSource:
         self.consumer = until_broker_reachable(
             lambda: make_consumer(bootstrap, group_id, max_poll_records=max_poll_records, client_id=client_id,
                                   **overrides), "sink consumer", stop)
-        self._manual: ManualPartitions | None = None if not manual else ManualPartitions([])
+        self._manual_mode = manual
+        self._manual: ManualPartitions | None = None      # set by subscribe() in manual mode
         self._on_assign: Partitions | None = None
         self._rewind: dict[TopicPartition, int] = {}
 
     def subscribe(self, topics: list[str], on_assign: Partitions, on_revoke: Partitions, on_lost: Partitions) -> None:
-        if self._manual is not None:      # no group membership: take every partition (module doc)
+        if self._manual_mode:      # no group membership: take every partition (module doc)
             self._manual = ManualPartitions(topics)
             self._on_assign = on_assign
-            self._take_new_partitions()
+            self._manual.take(self._partitions_of, self._assign_more, on_assign)
             return
         self.consumer.subscribe(topics=topics, listener=_Listener(on_assign, on_revoke))
 
-    def _take_new_partitions(self) -> None:
-        """Manual assignment: add partitions not taken yet; kafka-python starts each at the group's committed
-        offset (it has a group id), else at the earliest; partitions already read keep their position."""
-        try:
-            fresh = self._manual.new(self.consumer.partitions_for_topic, time.monotonic())
-        except Exception as exc:  # noqa: BLE001 - broker away: look again at the next check
-            log.warning("sink_partition_lookup_failed", error=str(exc))
-            return
-        if not fresh:
-            return
+    def _partitions_of(self, topic: str) -> set[int]:
+        return self.consumer.partitions_for_topic(topic)
+
+    def _assign_more(self, fresh: list[TopicPartition]) -> None:
+        """Manual assignment: assign every partition taken so far (kafka-python has no incremental assign);
+        new ones start at the group's committed offset (it has a group id), else at the earliest; partitions
+        already read keep their position."""
         self.consumer.assign(sorted(self._manual.taken))
-        log.info("sink_partitions_taken", assignment="manual", partitions=len(fresh))
-        self._on_assign(fresh)
 
     def poll(self, max_records: int, timeout_ms: int) -> dict[TopicPartition, list]:
         if self._manual is not None and self._manual.due(time.monotonic()):
-            self._take_new_partitions()
+            self._manual.take(self._partitions_of, self._assign_more, self._on_assign)
         return self.consumer.poll(timeout_ms=timeout_ms, max_records=max(1, max_records))
 
     @staticmethod
