@@ -81,6 +81,8 @@ _CREATE_MV = re.compile(r"^CREATE\s+MATERIALIZED\s+VIEW\s", re.IGNORECASE)
 _REFRESH = re.compile(r"^CREATE\s+MATERIALIZED\s+VIEW\s[^(]*?\sREFRESH\s", re.IGNORECASE)
 _INSERT = re.compile(r"^INSERT\s+INTO\s+\$\{db\}\.(\w+)", re.IGNORECASE)
 _ALTER_TABLE = re.compile(r"^ALTER\s+TABLE\s+\$\{db\}\.(\w+)", re.IGNORECASE)
+# storage settings (part format, merges) exist only on the MergeTree shard tables, not on Distributed ones
+_MODIFY_SETTING = re.compile(r"^ALTER\s+TABLE\s+\S+\s+(?:\$\{on_cluster\}\s+)?MODIFY\s+SETTING\s", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,9 @@ def statement_for_cluster(template: str, layout: ClusterLayout) -> list[str]:
         return [render(text, layout.public if _REFRESH.match(text) else layout.shard)]
     if _INSERT.match(text):
         return [render(text, layout.public)]  # through the Distributed table: routed to its shard
-    if m := _ALTER_TABLE.match(text):
+    if _ALTER_TABLE.match(text) and _MODIFY_SETTING.match(text):
+        return [render(text, layout.shard)]
+    if _ALTER_TABLE.match(text):
         # the data table first, then the Distributed table's matching structure
         return [render(text, layout.shard), render(text, layout.public)]
     raise MigrationError(f"the cluster layout does not know how to run: {text[:80]!r}")

@@ -135,6 +135,19 @@ def test_alter_applies_to_shard_and_distributed_table():
                    f"ALTER TABLE {DB}.usage_fees ON CLUSTER {CLUSTER} ADD COLUMN IF NOT EXISTS note String"]
 
 
+def test_storage_settings_apply_to_the_shard_table_only():
+    """A Distributed table has no MergeTree settings: MODIFY SETTING (migration 0008) goes to the shard."""
+    sql = "ALTER TABLE ${db}.instructions ${on_cluster} MODIFY SETTING min_bytes_for_wide_part = 134217728"
+    assert statement_for_cluster(sql, ClusterLayout(DB, CLUSTER)) == [
+        f"ALTER TABLE {DB}_shard.instructions ON CLUSTER {CLUSTER} MODIFY SETTING min_bytes_for_wide_part = 134217728"]
+
+
+def test_the_part_format_settings_reach_every_big_shard_table(ddl):
+    altered = [s for s in ddl if "MODIFY SETTING" in s]
+    assert altered == [f"ALTER TABLE {DB}_shard.{t} ON CLUSTER {CLUSTER} MODIFY SETTING min_bytes_for_wide_part = 134217728"
+                       for t in ("usage_fees", "emissions", "other_flows", "instructions")]
+
+
 class RecordingClient:
     """Stands in for a cluster's server, which cannot run here: records DDL, answers 'nothing applied'."""
 

@@ -20,10 +20,10 @@ from pipelines.clickhouse.tables import ALL_TABLES
 
 def test_migrations_apply_once_and_are_recorded(ch_client, ch_database):
     ran = migrate(ch_client, ch_database)
-    assert [m.version for m in ran] == [m.version for m in load_migrations()] == [1, 2, 3, 4, 5, 6, 7]
+    assert [m.version for m in ran] == [m.version for m in load_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert migrate(ch_client, ch_database) == []
     recorded = applied(ch_client, ch_database)
-    assert sorted(recorded) == [1, 2, 3, 4, 5, 6, 7]
+    assert sorted(recorded) == [1, 2, 3, 4, 5, 6, 7, 8]
     assert recorded[1][0] == "flow_tables"
     # the statements themselves are idempotent too (two migrators racing both run them)
     for mig in load_migrations():
@@ -50,6 +50,40 @@ def test_engines_partitioning_and_sorting_keys(ch_client, ch_database):
     for name, engine in rows:
         assert engine.startswith("ReplacingMergeTree(version, is_deleted) PARTITION BY toYYYYMM(day) "
                                  "ORDER BY (network, day, event_id)"), name
+
+
+BIG_TABLES = ("usage_fees", "emissions", "other_flows", "instructions")
+
+
+def _insert_15_mib(client, database: str, table: str) -> str:
+    """15 MiB of rows (above the server's default 10 MiB Wide threshold, below the sink batch's
+    ~60 MiB): the part format that a sink batch gets. Returns the new part's type."""
+    client.command(f"INSERT INTO {database}.{table} (event_id, signature, ix_path, network, day, block_time, slot, "
+                   f"version, is_deleted) SELECT toString(number), repeat('s', 1500), '1', 'helium', "
+                   f"toDate('2026-03-28'), toDateTime64('2026-03-28 00:00:00', 3, 'UTC'), number, number * 4 + 1, 0 "
+                   f"FROM numbers(10000)", settings={"optimize_on_insert": 0})
+    return client.query("SELECT part_type FROM system.parts WHERE database = {d:String} AND table = {t:String} "
+                        "AND active ORDER BY modification_time DESC LIMIT 1",
+                        parameters={"d": database, "t": table}).result_rows[0][0]
+
+
+def test_an_existing_database_migrates_to_compact_insert_parts(ch_client, ch_database):
+    """0008 on a database built by 0001-0007 (with data): insert-sized parts become Compact from then on,
+    the rows already there stay, and a rerun of the migration changes nothing."""
+    first = [m for m in load_migrations() if m.version <= 7]
+    migrate(ch_client, ch_database, migrations=first)
+    assert _insert_15_mib(ch_client, ch_database, "instructions") == "Wide"     # the server default
+    ran = migrate(ch_client, ch_database)
+    assert [m.version for m in ran] == [8] and ran[0].name == "compact_insert_parts"
+    for table in BIG_TABLES:
+        engine = ch_client.query("SELECT engine_full FROM system.tables WHERE database = {d:String} AND "
+                                 "name = {t:String}", parameters={"d": ch_database, "t": table}).result_rows[0][0]
+        assert "min_bytes_for_wide_part = 134217728" in engine, table
+        assert _insert_15_mib(ch_client, ch_database, table) == "Compact", table
+    assert ch_client.query(f"SELECT count(), uniqExact(signature) FROM {ch_database}.instructions").result_rows == \
+        [(20000, 1)]
+    for stmt in split_statements(render(load_migrations()[-1].text, Layout(ch_database))):
+        ch_client.command(stmt)      # idempotent
 
 
 def test_an_edited_applied_migration_is_refused(ch_client, ch_database, tmp_path):

@@ -40,7 +40,7 @@ def test_sink_command_with_config_file_and_env(sink_env, tmp_path):
     assert status.stdout.split() == ["0001", "flow_tables", "applied", "0002", "instructions", "applied",
                                      "0003", "dead_letters", "applied", "0004", "commitment_status", "applied",
                                      "0005", "prices", "applied", "0006", "views", "applied",
-                                     "0007", "rollups", "applied"]
+                                     "0007", "rollups", "applied", "0008", "compact_insert_parts", "applied"]
     again = depinflow("migrate", env=env)
     assert again.returncode == 0 and "up to date" in again.stdout
 
