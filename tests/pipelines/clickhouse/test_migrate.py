@@ -58,12 +58,13 @@ BIG_TABLES = ("usage_fees", "emissions", "other_flows", "instructions")
 def _insert_15_mib(client, database: str, table: str) -> str:
     """15 MiB of rows (above the server's default 10 MiB Wide threshold, below the sink batch's
     ~60 MiB): the part format that a sink batch gets. Returns the new part's type."""
+    client.command(f"SYSTEM STOP MERGES {database}.{table}")     # the part as inserted, not a merge of it
     client.command(f"INSERT INTO {database}.{table} (event_id, signature, ix_path, network, day, block_time, slot, "
                    f"version, is_deleted) SELECT toString(number), repeat('s', 1500), '1', 'helium', "
                    f"toDate('2026-03-28'), toDateTime64('2026-03-28 00:00:00', 3, 'UTC'), number, number * 4 + 1, 0 "
                    f"FROM numbers(10000)", settings={"optimize_on_insert": 0})
     return client.query("SELECT part_type FROM system.parts WHERE database = {d:String} AND table = {t:String} "
-                        "AND active ORDER BY modification_time DESC LIMIT 1",
+                        "AND active ORDER BY max_block_number DESC LIMIT 1",
                         parameters={"d": database, "t": table}).result_rows[0][0]
 
 
