@@ -185,6 +185,95 @@ def listen_argv(url: str, bootstrap: str, prefix: str, checkpoint: Path, *extra:
 
 # ------------------------------------------------------------------------------------ sink worker
 
+class SinkTrace:
+    """--trace-live: when each flow message (key = signature) was fetched, handed to the writer and
+    inserted, from inside the sink worker (wall clock, comparable across processes). Measurement
+    only: it wraps the sink's consumer poll, its batch write and the writer's inserts in place."""
+
+    def __init__(self, sink) -> None:
+        self.sink = sink
+        self.fetched: dict[bytes, tuple[int, float, float]] = {}   # key -> (kafka ts ms, poll start, poll end)
+        self.written: dict[bytes, tuple[float, float, float]] = {}  # key -> (write start, insert end, write end)
+        self.batches: list[dict] = []
+        self._events: list | None = None    # events of the write in progress (one at a time, any thread)
+
+    def install(self) -> None:
+        sink, flows = self.sink, self.sink.topics.flows
+        consumer = sink._consumer
+        poll, write = consumer.poll, sink._write
+        writer = sink._ensure_writer()
+        insert_json, insert_columns, reconcile = writer.insert_json, writer.insert_columns, writer.reconcile
+
+        def traced_poll(max_records, timeout_ms):
+            t0 = time.time()
+            out = poll(max_records, timeout_ms)
+            t1 = time.time()
+            for tp, recs in out.items():
+                if tp.topic == flows:
+                    for r in recs:
+                        rec = consumer.record(r)
+                        self.fetched.setdefault(rec.key, (rec.timestamp, t0, t1))
+            return out
+
+        def timed(name, fn):
+            def call(spec, *a, **kw):
+                t0 = time.time()
+                try:
+                    return fn(spec, *a, **kw)
+                finally:
+                    if self._events is not None:
+                        self._events.append((name, spec.name, t0, time.time()))
+            return call
+
+        def traced_write(batch):
+            keys: dict[str, list] = defaultdict(list)
+            for table, by_tp in batch.raw.items():
+                for recs in by_tp.values():
+                    keys[table].extend(consumer.record(r).key for r in recs)
+            for table, srcs in batch.flow_sources.items():
+                keys[table].extend(s.key for s in srcs)
+            self._events = events = []
+            t0 = time.time()
+            try:
+                return write(batch)
+            finally:
+                t1 = time.time()
+                self._events = None
+                ends = {}
+                for kind, table, _s, e in events:
+                    if kind != "reconcile":
+                        ends[table] = max(ends.get(table, 0.0), e)
+                for table, ks in keys.items():
+                    end = ends.get(table, t1)
+                    for k in ks:
+                        prev = self.written.get(k)
+                        if prev is None or end < prev[1]:
+                            self.written[k] = (t0, end, t1)
+                self.batches.append({"start": t0, "end": t1, "count": batch.count,
+                                     "events": [(k, t, round(s - t0, 4), round(e - s, 4)) for k, t, s, e in events]})
+
+        consumer.poll = traced_poll
+        sink._write = traced_write
+        writer.insert_json = timed("insert_json", insert_json)
+        writer.insert_columns = timed("insert", insert_columns)
+
+        def traced_reconcile(lo, hi, *a, **kw):
+            t0 = time.time()
+            try:
+                return reconcile(lo, hi, *a, **kw)
+            finally:
+                if self._events is not None:
+                    self._events.append(("reconcile", f"{lo}..{hi}", t0, time.time()))
+
+        writer.reconcile = traced_reconcile
+
+    def dump(self, path: Path) -> None:
+        path.write_text(json.dumps({
+            "fetched": {k.decode(): v for k, v in self.fetched.items() if k},
+            "written": {k.decode(): v for k, v in self.written.items() if k},
+            "batches": self.batches}))
+
+
 def sink_worker(ns: argparse.Namespace) -> int:
     """Subprocess: the sink + the read-only SQL endpoint over its embedded ClickHouse (one process,
     because chdb binds a data directory to one process). Writes `ready.json` with the endpoint port;
@@ -207,6 +296,9 @@ def sink_worker(ns: argparse.Namespace) -> int:
                            assignment="manual", kafka_client="auto"),
                 client=client)
     sink.start()
+    trace = SinkTrace(sink) if ns.trace else None
+    if trace:
+        trace.install()
     endpoint = start_query_endpoint(client, port=0)
     stop_event = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop_event.set())
@@ -228,6 +320,8 @@ def sink_worker(ns: argparse.Namespace) -> int:
     if profiler:
         profiler.disable()
         profiler.dump_stats(str(work / "sink.prof"))
+    if trace:
+        trace.dump(work / "trace.json")
     (work / "sink_stats.json").write_text(json.dumps({
         "messages": stats.messages, "batches": stats.batches, "rows": dict(stats.rows),
         "dead_letters": stats.dead_letters, **{k: round(getattr(stats, k, 0.0), 2) for k in (
@@ -238,13 +332,15 @@ def sink_worker(ns: argparse.Namespace) -> int:
 
 class SinkProcess:
     def __init__(self, work: Path, bootstrap: str, prefix: str, *, batch_seconds: float, batch_rows: int,
-                 profile: bool) -> None:
+                 profile: bool, trace: bool = False) -> None:
         self.work = work
         work.mkdir(parents=True, exist_ok=True)
         argv = [PY, str(Path(__file__).resolve()), "_sink-worker", "--dir", str(work), "--bootstrap", bootstrap,
                 "--prefix", prefix, "--batch-seconds", str(batch_seconds), "--batch-rows", str(batch_rows)]
         if profile:
             argv.append("--profile")
+        if trace:
+            argv.append("--trace")
         self.log = open(work / "sink.log", "wb")
         self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
@@ -429,6 +525,9 @@ class RowPoller:
         self.sink = sink
         self.interval = interval
         self.first_seen: dict[str, float] = {}
+        self.seen_by_query_from: dict[str, float] = {}   # start of the query that first saw it
+        self.query_seconds: list[float] = []
+        self.starts: list[float] = []
         self.queries = 0
         self._floor = 0
         self._stop = threading.Event()
@@ -439,12 +538,17 @@ class RowPoller:
         union = " UNION ALL ".join(f"SELECT signature, slot FROM depinflow.{t} WHERE slot >= {{floor:UInt64}}"
                                    for t in FLOW_TABLES)
         while not self._stop.wait(self.interval):
+            started = time.time()
             rows = self.sink.client.query(f"SELECT signature, max(slot) FROM ({union}) GROUP BY signature",
                                           parameters={"floor": self._floor}).result_rows
             now = time.time()
             self.queries += 1
+            self.query_seconds.append(now - started)
+            self.starts.append(started)
             for sig, slot in rows:
-                self.first_seen.setdefault(sig, now)
+                if sig not in self.first_seen:
+                    self.first_seen[sig] = now
+                    self.seen_by_query_from[sig] = started
                 self._floor = max(self._floor, int(slot) - 200)
 
     def close(self) -> None:
@@ -458,7 +562,7 @@ def live(args, data: Path, broker: LocalBroker) -> None:
                          start_day="2026-04-02", realtime=True)
     url, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
     sink = SinkProcess(data / "sink-live", broker.bootstrap, "live", batch_seconds=args.live_batch_seconds,
-                       batch_rows=args.batch_rows, profile=False)
+                       batch_rows=args.batch_rows, profile=False, trace=args.trace_live)
     clock = ConfirmedClock(ws_url)
     poller = RowPoller(sink, args.live_poll_seconds)
     try:
@@ -494,6 +598,62 @@ def live(args, data: Path, broker: LocalBroker) -> None:
           f" through the SQL endpoint: {poller.queries} queries; up to one interval of the lag is the polling)")
     for name in ("simulator", "listener", "broker", "sink"):
         print(f"    {name:<10} CPU {mon.cpu[name]:>7.2f} s   peak RSS {mon.peak[name] / 2**20:>7.0f} MiB")
+    qs = sorted(poller.query_seconds)
+    if qs:
+        print(f"    poller query: p50 {1000 * qs[len(qs) // 2]:.0f} ms, p99 {1000 * qs[int(0.99 * len(qs))]:.0f} ms, "
+              f"max {1000 * qs[-1]:.0f} ms")
+    trace = data / "sink-live" / "trace.json"
+    if args.trace_live and trace.exists():
+        print_live_stages(json.loads(trace.read_text()), clock.at, poller, measured_from)
+
+
+def print_live_stages(trace: dict, confirmed: dict[str, float], poller: RowPoller, measured_from: float) -> None:
+    """--trace-live: per transaction, where the time between slot confirmed and row queryable went."""
+    import bisect
+
+    stages: dict[str, list[float]] = defaultdict(list)
+    missed = []   # queries that started after the row's insert returned and did not see it
+    for sig, seen in poller.first_seen.items():
+        at = confirmed.get(sig, 0)
+        f, w = trace["fetched"].get(sig), trace["written"].get(sig)
+        if at < measured_from or f is None or w is None:
+            continue
+        kafka_ts, poll_start, fetched = f[0] / 1000, f[1], f[2]
+        write_start, insert_end, _write_end = w
+        missed.append(bisect.bisect_left(poller.starts, poller.seen_by_query_from[sig])
+                      - bisect.bisect_right(poller.starts, insert_end))
+        for name, value in (("confirmed -> produced (Kafka timestamp)", kafka_ts - at),
+                            ("produced -> fetched (consume returned)", fetched - kafka_ts),
+                            ("  of which consume() called before produce", fetched - max(poll_start, kafka_ts)),
+                            ("fetched -> write started", write_start - fetched),
+                            ("write started -> its flow insert returned", insert_end - write_start),
+                            ("insert returned -> seen by the poller", seen - insert_end),
+                            ("  seen: poller query start -> query end", seen - poller.seen_by_query_from[sig]),
+                            ("total confirmed -> seen", seen - at)):
+            stages[name].append(value)
+    if not stages:
+        print("    (no traced transactions)")
+        return
+    print(f"  per-transaction stages over {len(stages['total confirmed -> seen'])} transactions (ms):")
+    for name, values in stages.items():
+        v = sorted(values)
+        p50, p90, p99 = (1000 * v[min(len(v) - 1, int(p * len(v)))] for p in (0.5, 0.9, 0.99))
+        print(f"    {name:<45} p50 {p50:>6.0f}  p90 {p90:>6.0f}  p99 {p99:>6.0f}  max {1000 * v[-1]:>6.0f}")
+    missed.sort()
+    print(f"    poller queries started after the insert returned that missed the row: p50 {missed[len(missed) // 2]}, "
+          f"p99 {missed[int(0.99 * len(missed))]}, max {missed[-1]}")
+    batches = trace["batches"]
+    ev: dict[str, list[float]] = defaultdict(list)
+    for b in batches:
+        for kind, table, _start, dur in b["events"]:
+            ev[f"{kind} {table if kind != 'reconcile' else ''}".strip()].append(dur)
+        ev["whole write"].append(b["end"] - b["start"])
+    print(f"  sink writes: {len(batches)} batches, mean {sum(b['count'] for b in batches) / max(1, len(batches)):.0f}"
+          " messages each; durations (ms):")
+    for name, values in sorted(ev.items()):
+        v = sorted(values)
+        print(f"    {name:<45} n {len(v):>5}  p50 {1000 * v[len(v) // 2]:>6.0f}  p99 "
+              f"{1000 * v[min(len(v) - 1, int(0.99 * len(v)))]:>6.0f}  max {1000 * v[-1]:>6.0f}")
 
 
 # ------------------------------------------------------------------------------------ long run
@@ -859,6 +1019,7 @@ def main() -> int:
         ap.add_argument("--batch-seconds", type=float, default=1.0)
         ap.add_argument("--batch-rows", type=int, default=50_000)
         ap.add_argument("--profile", action="store_true")
+        ap.add_argument("--trace", action="store_true")
         return sink_worker(ap.parse_args())
     if len(sys.argv) > 1 and sys.argv[1] == "_sim-worker":
         ap = argparse.ArgumentParser()
@@ -887,6 +1048,8 @@ def main() -> int:
     ap.add_argument("--live-warmup", type=float, default=10.0,
                     help="seconds after the listener starts before confirmations count (start-up is not lag)")
     ap.add_argument("--live-batch-seconds", type=float, default=0.1, help="sink flush interval when live")
+    ap.add_argument("--trace-live", action="store_true",
+                    help="live pass: per-transaction stage times (Kafka produce, sink fetch, write, insert, seen)")
     ap.add_argument("--profile", action="store_true", help="profile listener and sink in the backfill pass")
     ap.add_argument("--no-warm", action="store_true", help="skip the simulator warm-up pass")
     ap.add_argument("--listener-workers", type=int, default=0,

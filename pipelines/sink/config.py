@@ -37,6 +37,7 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("sink", "retry_max_seconds"): "retry_max_seconds",
     ("sink", "migrate"): "migrate",
     ("sink", "json_flows"): "json_flows",
+    ("sink", "json_min_rows"): "json_min_rows",
     ("metrics", "port"): "metrics_port",
     ("metrics", "host"): "metrics_host",
 }
@@ -53,6 +54,7 @@ ENV_VARS: dict[str, str] = {
     "DEPINFLOW_SINK_BATCH_ROWS": "batch_rows",
     "DEPINFLOW_SINK_BATCH_SECONDS": "batch_seconds",
     "DEPINFLOW_SINK_MIGRATE": "migrate",
+    "DEPINFLOW_SINK_JSON_MIN_ROWS": "json_min_rows",
     "DEPINFLOW_METRICS_PORT": "metrics_port",
     "DEPINFLOW_METRICS_HOST": "metrics_host",
 }
@@ -79,7 +81,9 @@ class SinkConfig:
     retry_max_seconds: float = 30.0       # ... up to here, forever (nothing is committed meanwhile)
     migrate: bool = True                  # apply schemas/clickhouse migrations on start
     json_flows: bool = True               # embedded engine: ClickHouse parses flow JSON (sink/jsonflows.py)
-    #                                       and instruction records (sink/jsoninstructions.py)
+    #                                       and instruction records (sink/jsoninstructions.py) ...
+    json_min_rows: int = 1000             # ... for a table's records in a batch from this many on; fewer
+    #                                       take the exact path, cheaper there (Sink._write_json)
     metrics_port: int | None = None       # Prometheus /metrics; None = no HTTP server
     metrics_host: str = "127.0.0.1"
     # kafka-python by default: with confluent-kafka (2x less CPU per row) the consumer group never got its
@@ -104,6 +108,8 @@ class SinkConfig:
     def __post_init__(self) -> None:
         if self.batch_rows < 1 or self.batch_seconds <= 0:
             raise ConfigError("batch_rows must be >= 1 and batch_seconds > 0")
+        if self.json_min_rows < 0:
+            raise ConfigError("json_min_rows must be >= 0")
         if self.kafka_client not in ("auto", "confluent", "kafka-python"):
             raise ConfigError("kafka client must be auto, confluent or kafka-python")
         if self.assignment not in ("group", "manual"):

@@ -61,6 +61,8 @@ log = structlog.get_logger(__name__)
 # `flow_class` header value -> table, for routing flows without decoding their value (jsonflows.py)
 _HEADER_TABLE = {cls.encode(): table for table, classes in FLOW_CLASSES_BY_TABLE.items() for cls in classes}
 _FLOW_SPECS = {spec.name: spec for spec in FLOW_TABLES}
+# poll timeout (ms) while the sink holds rows waiting for the writer thread (see Sink._ready)
+HOLD_POLL_MS = 10
 
 
 _FLOW_CLASS_KEY = b'"flow_class":"'
@@ -245,6 +247,7 @@ class Sink:
         self._committed: dict[TopicPartition, int] = {}
         self._stop = threading.Event()
         self._flushing = False
+        self._drained = False      # the last poll returned fewer records than asked: nothing more queued
         self._metrics_server = None
         self._pool: ThreadPoolExecutor | None = None
         self._flush_pool: ThreadPoolExecutor | None = None
@@ -344,8 +347,11 @@ class Sink:
     # ------------------------------------------------------------ consuming
     def _poll_once(self) -> int:
         room = self.config.batch_rows - self._batch.count    # batches never exceed batch_rows
+        asked = max(1, min(self.config.max_poll_records, room))
+        # holding rows that wait only for the writer: look again soon, so they go out as it is free
+        timeout = min(self.config.poll_timeout_ms, HOLD_POLL_MS) if self._batch.count else self.config.poll_timeout_ms
         t0 = time.perf_counter()
-        records = self._consumer.poll(max(1, min(self.config.max_poll_records, room)), self.config.poll_timeout_ms)
+        records = self._consumer.poll(asked, timeout)
         t1 = time.perf_counter()
         n = 0
         json_path = self._json_flows
@@ -365,6 +371,7 @@ class Sink:
             n += len(recs)
             self.metrics.messages.labels(tp.topic).inc(len(recs))
             self._batch.offsets[tp] = self._codec.next_offset(recs)
+        self._drained = n < asked
         self.stats.messages += n
         if n:
             if not self.stats.first_fetch_at:
@@ -420,6 +427,18 @@ class Sink:
         return b.count >= self.config.batch_rows or (
             b.count > 0 and time.monotonic() - b.started >= self.config.batch_seconds)
 
+    def _ready(self) -> bool:
+        """Write the batch now: it is due (full or old), or the consumer handed out everything it had
+        and the writer is free.
+
+        WHY the second: waiting for batch_seconds when nothing more is there to batch is pure lag
+        (live traffic is a few hundred rows a second). Batches stay large when they can: while a write
+        runs, what arrives meanwhile forms the next batch, and a sink behind its topics gets full polls
+        (not drained) and batches by batch_rows / batch_seconds as before."""
+        if not self._batch.count:
+            return False
+        return self._due() or (self._drained and (self._pending is None or self._pending[2].done()))
+
     def _caught_up(self) -> bool:
         assigned = self._consumer.assignment()
         if not assigned:
@@ -432,15 +451,15 @@ class Sink:
 
     # ------------------------------------------------------------ flushing
     def _flush_or_settle(self, got: int) -> None:
-        """Hand a full (or quiet) batch to the writer thread and keep polling; with nothing polled,
+        """Hand a ready batch (_ready) to the writer thread and keep polling; with nothing polled,
         finish the write in flight (commit its offsets). Only with the ClickHouse JSON path, whose
         write runs mostly outside the GIL: the Python column path in a thread contends with the
         fetch for the GIL and measured slower (about 10.7k instead of 14.8k rows/s end to end)."""
         if not self._json_flows:
-            if self._due() or (not got and self._batch.count):
+            if self._ready():
                 self._flush()
             return
-        if self._due() or (not got and self._batch.count):
+        if self._ready():
             self._flush_async()
         elif not got:
             self._settle()
@@ -586,12 +605,18 @@ class Sink:
         returns (table, record groups) it refused (for the exact path). Instruction records that are
         not eligible one by one (jsoninstructions.eligible) are refused alone; the rest go on.
 
+        A table's records fewer than `json_min_rows` take the exact path without asking ClickHouse:
+        the JSON statement costs ~60-70 ms of engine CPU however few rows it has (its checks are
+        planned per statement), the exact path ~15-25 ms for up to a few hundred rows (measured on
+        chdb 4.4); live batches of tens of rows spent most of the sink's CPU there.
+
         The payload of the next table is built while ClickHouse inserts the previous one: chdb
         releases the GIL, so the two overlap on two cores. One worker: chdb runs one statement at a
         time anyway, and an exception (ClickHouseUnavailable) comes back through result().
         """
         refused: list[tuple[str, list[list]]] = []
         pending = None
+        min_rows = self.config.json_min_rows
 
         def settle() -> None:
             nonlocal pending
@@ -607,9 +632,13 @@ class Sink:
             out.slots.extend(ranges)
 
         values = self._codec.values
-        for name, by_tp in batch.raw.items():
+        # flow tables first: their rows are what live readers wait for (instructions are bulkier)
+        for name, by_tp in sorted(batch.raw.items(), key=lambda item: item[0] == INSTRUCTIONS.name):
             groups = [recs for recs in by_tp.values() if recs]
             if not groups:
+                continue
+            if sum(map(len, groups)) < min_rows:    # small (live) group: the exact path costs less
+                refused.append((name, groups))
                 continue
             if name == INSTRUCTIONS.name:
                 slots = [batch.raw_slots[tp] for tp, recs in by_tp.items() if recs]

@@ -24,7 +24,10 @@ class SinkEnv:
     def config(self, group: str, **overrides) -> SinkConfig:
         settings = dict(bootstrap=self.bootstrap, clickhouse_dsn=self.dsn, database=self.database,
                         topic_prefix=self.topics.prefix, group_id=group, batch_seconds=0.3,
-                        retry_initial_seconds=0.05, retry_max_seconds=0.4, poll_timeout_ms=100)
+                        retry_initial_seconds=0.05, retry_max_seconds=0.4, poll_timeout_ms=100,
+                        # the tests' batches are small: keep them on the JSON paths they test (the
+                        # small-batch exact routing has its own tests, test_live_flush.py)
+                        json_min_rows=1)
         settings.update(overrides)
         return SinkConfig(**settings)
 
