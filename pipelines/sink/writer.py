@@ -167,7 +167,7 @@ class Writer:
         else:
             sql, settings = jsonflows.insert_sql(self.database, spec, path, ranges), jsonflows.SETTINGS
         try:
-            self.client.command(sql, settings=settings)
+            self.client.command(sql + jsonflows.settings_clause(settings))    # not settings=: see settings_clause
             return True
         except Exception as exc:  # noqa: BLE001 - classified: outage vs a row for the exact path
             if not self.alive():
