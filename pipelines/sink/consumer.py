@@ -418,6 +418,12 @@ class KafkaPythonSource:
         self.consumer.close(autocommit=False)
 
 
+def client_settings(client: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The sink's own consumer settings for `client` (confluent | kafka-python) under the user's overrides."""
+    wait = {"fetch.wait.max.ms": FETCH_WAIT_MS} if client == "confluent" else {"fetch_max_wait_ms": FETCH_WAIT_MS}
+    return {**wait, **overrides}
+
+
 def open_source(client: str, bootstrap: str, group_id: str, client_id: str, max_poll_records: int,
                 kafka_python_overrides: dict[str, Any], confluent_overrides: dict[str, Any],
                 assignment: str = "group", stop: threading.Event | None = None):
@@ -428,9 +434,8 @@ def open_source(client: str, bootstrap: str, group_id: str, client_id: str, max_
     manual = assignment == "manual"
     name = resolve_client(client)
     if name == "confluent":
-        return ConfluentSource(bootstrap, group_id, client_id, {"fetch.wait.max.ms": FETCH_WAIT_MS,
-                                                                **confluent_overrides}, manual)
+        return ConfluentSource(bootstrap, group_id, client_id, client_settings(name, confluent_overrides), manual)
     if name == "kafka-python":
         return KafkaPythonSource(bootstrap, group_id, client_id, max_poll_records,
-                                 {"fetch_max_wait_ms": FETCH_WAIT_MS, **kafka_python_overrides}, manual, stop)
+                                 client_settings(name, kafka_python_overrides), manual, stop)
     raise ValueError(f"unknown kafka client {client!r}")
