@@ -46,11 +46,7 @@ def json_safe(value):
     because this runs on every decoded instruction of the listener.
     """
     t = type(value)
-    if t is int:
-        return value if _I64_MIN <= value <= _I64_MAX else str(value)
-    if t is str or value is None or t is bool or t is float:
-        return value
-    if t is dict:  # the args dict itself: its common members converted inline (one call per dict)
+    if t is dict:  # first: records pass their args dict, and nested structs are dicts too
         out = {}
         for k, v in value.items():
             if type(k) is not str:
@@ -65,6 +61,10 @@ def json_safe(value):
             else:
                 out[k] = json_safe(v)
         return out
+    if t is int:
+        return value if _I64_MIN <= value <= _I64_MAX else str(value)
+    if t is str or value is None or t is bool or t is float:
+        return value
     if t is list or t is tuple:
         return [json_safe(v) for v in value]
     if t is bytes or t is bytearray or t is memoryview:

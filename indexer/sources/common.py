@@ -10,7 +10,7 @@ from typing import TypeVar
 import structlog
 
 from indexer.rpc import RpcClient, RpcError
-from indexer.sources.types import LowerBound, SigInfo, SourceStats
+from indexer.sources.types import LowerBound, SigInfo, SourceStats, sig_infos
 
 log = structlog.get_logger("indexer.sources")
 T = TypeVar("T")
@@ -58,7 +58,7 @@ async def list_page(rpc: RpcClient, address: str, *, before: str | None, until: 
     items = await patient(lambda: rpc.get_signatures_for_address(
         address, before=before, until=until, limit=limit, commitment=commitment),
         what=what, stats=stats, stop=stop)
-    return [SigInfo.from_rpc(i) for i in items]
+    return sig_infos(items)
 
 
 class AddressPager:

@@ -93,6 +93,9 @@ class KafkaProcessor:
         self.classifier = classifier or Classifier()
         self.publish_instructions = publish_instructions
         self.stats = stats or ProcessStats()
+        # message_headers per (network, flow_class) / network, looked up here without two calls per message
+        self._flow_headers: dict[tuple[str, str], list] = {}
+        self._record_headers: dict[str, list] = {}
 
     def messages_for(self, tx: FetchedTx) -> tuple[list[OutMessage], list[str], str]:
         """(messages, event ids, network) for one fetched transaction."""
@@ -127,30 +130,39 @@ class KafkaProcessor:
         key = sig.encode()
         network = ""
         stats = self.stats
-        if out.flows:
+        dumps = orjson.dumps
+        flows = out.flows
+        if flows:
             topic = self.topics.flows
             events = stats.events
-            for ev in out.flows:
+            headers = self._flow_headers
+            for ev in flows:
                 net, cls = ev.network, ev.flow_class
-                send(topic, orjson.dumps(ev), key if ev.signature == sig else ev.signature.encode(),
-                     message_headers("flow", net, cls))
+                hdr = headers.get((net, cls))
+                if hdr is None:
+                    hdr = headers[(net, cls)] = message_headers("flow", net, cls)
+                send(topic, dumps(ev), key if ev.signature == sig else ev.signature.encode(), hdr)
                 events[(net, cls)] += 1
                 if ids is not None:
                     ids.append(ev.event_id)
                 network = network or net
-        if self.publish_instructions and out.instructions:
+        records = out.instructions
+        if records and self.publish_instructions:
             topic = self.topics.instructions
-            for rec in out.instructions:
+            headers = self._record_headers
+            for rec in records:
                 net = rec.get("network", "")
-                send(topic, orjson.dumps(rec), key if rec.get("signature") == sig else _key(rec),
-                     message_headers("instruction", net))
+                hdr = headers.get(net)
+                if hdr is None:
+                    hdr = headers[net] = message_headers("instruction", net)
+                send(topic, dumps(rec), key if rec.get("signature") == sig else _key(rec), hdr)
                 if ids is not None:
                     ids.append(rec["event_id"])
                 network = network or net
-            stats.instructions += len(out.instructions)
+            stats.instructions += len(records)
         for rec in out.dead_letters:
             net = rec.get("network", "")
-            send(self.topics.deadletter, orjson.dumps(rec), key if rec.get("signature") == sig else _key(rec),
+            send(self.topics.deadletter, dumps(rec), key if rec.get("signature") == sig else _key(rec),
                  message_headers("deadletter", net))
             if ids is not None:
                 ids.append(rec["event_id"])
