@@ -814,8 +814,42 @@ class CompiledInstruction:
         return bytes(out)
 
 
+def _lazy_decoders(c: CompiledInstruction, resolver: _Resolver) -> tuple[Any, Any]:
+    """Stand-ins for `c.decode_args` / `c.decode_full` that compile both on first use and replace
+    themselves on `c` (every later call goes straight to the compiled code).
+
+    WHY: the project's specs hold ~220 instructions and `compile()` of their generated decoders is ~2/3
+    of building the registry (~0.25 CPU-s at every process start: the listener, each CLI command, each
+    test process), while a listener meets a few dozen of them. compile_all() (the workers' fork server)
+    compiles everything up front instead. Same code, same results: only when it is compiled changes."""
+
+    def build() -> tuple[Any, Any]:
+        dec, full = compile_instruction(c.args, c.account_names, c.program, c.name, resolver, 8,
+                                        f"{c.program}.{c.name}")
+        c.decode_args, c.decode_full = dec, full
+        return dec, full
+
+    def decode_args(data):
+        dec = c.decode_args
+        return (build()[0] if dec is decode_args else dec)(data)
+
+    def decode_full(data, accounts):
+        full = c.decode_full
+        return (build()[1] if full is decode_full else full)(data, accounts)
+
+    decode_args.lazy = decode_full.lazy = build  # compile_all()
+    return decode_args, decode_full
+
+
+def ensure_compiled(c: CompiledInstruction) -> None:
+    """Compile `c`'s decoders now if they are still the lazy stand-ins."""
+    build = getattr(c.decode_full, "lazy", None)
+    if build is not None:
+        build()
+
+
 class CompiledIdl:
-    """All instructions of one IDL compiled once; keyed by 8-byte discriminator."""
+    """All instructions of one IDL, keyed by 8-byte discriminator (decoders compiled on first use)."""
 
     def __init__(self, idl: Idl | dict, program: str | None = None):
         if isinstance(idl, dict):
@@ -832,8 +866,6 @@ class CompiledIdl:
 
     def add_instruction(self, ix: IdlInstruction) -> CompiledInstruction:
         names = tuple(a.name for a in ix.accounts)
-        dec, full = compile_instruction(ix.args, names, self.program, ix.name, self.resolver, 8,
-                                        f"{self.program}.{ix.name}")
         c = CompiledInstruction(
             program=self.program,
             name=ix.name,
@@ -841,10 +873,11 @@ class CompiledIdl:
             account_names=names,
             accounts=ix.accounts,
             args=ix.args,
-            decode_args=dec,
-            decode_full=full,
+            decode_args=None,
+            decode_full=None,
             _encoder=self.encoder,
         )
+        c.decode_args, c.decode_full = _lazy_decoders(c, self.resolver)
         self.by_disc[ix.discriminator] = c
         self.by_name[ix.name] = c
         return c

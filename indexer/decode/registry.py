@@ -17,7 +17,7 @@ from bisect import bisect_right
 from functools import lru_cache
 from pathlib import Path
 
-from indexer.decode.anchor_idl import CompiledIdl, CompiledInstruction, load_idl
+from indexer.decode.anchor_idl import CompiledIdl, CompiledInstruction, ensure_compiled, load_idl
 from indexer.decode.decoded import DecodedInstruction  # noqa: F401  (re-exported: contract location)
 from indexer.decode.errors import DecodeError
 from indexer.decode.spl_token import (
@@ -102,7 +102,7 @@ class ProgramRegistry:
     def __init__(self) -> None:
         self._anchor: dict[str, _AnchorProgram] = {}
         self._names: dict[str, str] = dict(TOKEN_PROGRAM_NAMES)
-        # program id -> (newest disc->decode_full table, first slot it covers, era bounds, per-era tables)
+        # program id -> (newest disc->instruction table, first slot it covers, era bounds, per-era tables)
         self._fast: dict[str, tuple[dict, int, list[int], list[dict]]] = {}
 
     # -- building
@@ -120,9 +120,17 @@ class ProgramRegistry:
             prog = self._anchor[pid] = _AnchorProgram(prog_name, pid)
         prog.add(compiled, from_slot, until_slot)
         self._names[pid] = prog_name
-        tables = [{d: ix.decode_full for d, ix in t.items()} for t in prog._tables]
-        self._fast[pid] = (tables[-1], prog._last, prog._bounds, tables)
+        self._fast[pid] = (prog._latest, prog._last, prog._bounds, prog._tables)
         return compiled
+
+    def compile_all(self) -> int:
+        """Compile every instruction's decoders now (they are otherwise compiled on first use); returns
+        how many. For a process that forks workers: they inherit the compiled code."""
+        seen = {id(ix): ix for prog in self._anchor.values() for _f, _u, _s, comp in prog.layers
+                for ix in comp.by_disc.values()}
+        for ix in seen.values():
+            ensure_compiled(ix)
+        return len(seen)
 
     def add_spec(self, spec: dict) -> None:
         """Register a project program spec (schemas/programs/*.json): base IDL plus slot eras."""
@@ -160,18 +168,18 @@ class ProgramRegistry:
         """Decode one instruction: name, args (canonical values), accounts by IDL name.
 
         Hot path: one dict lookup for the program, one for the discriminator, one call into the
-        generated decoder. Everything unusual (older slot eras, errors, SPL Token) takes _slow.
+        generated decoder (compiled on its first use, anchor_idl._lazy_decoders). Everything unusual (older slot eras, errors, SPL Token) takes _slow.
         """
         fast = self._fast.get(program_id)
         if fast is not None:
             latest, last, bounds, tables = fast
             if slot is None or slot >= last:
-                fn = latest.get(data[:8])
+                ix = latest.get(data[:8])
             else:
-                fn = tables[bisect_right(bounds, slot)].get(data[:8])
-            if fn is not None:
+                ix = tables[bisect_right(bounds, slot)].get(data[:8])
+            if ix is not None:
                 try:
-                    return fn(data, accounts)
+                    return ix.decode_full(data, accounts)
                 except DecodeError as e:
                     self._annotate(e, program_id, data, slot)
                     raise

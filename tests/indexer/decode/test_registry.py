@@ -130,3 +130,33 @@ def test_add_idl_versions_by_slot_range() -> None:
     d_new = reg.decode(hexb, old_data + bytes([1]), KEYS[:12], 1000)
     assert d_new.name == "boost_v0" and d_new.accounts["data_credits"] == KEYS[4]
     assert d_new.args["args"]["device_type"] == {"CbrsOutdoor": None}
+
+
+def test_decoders_compile_on_first_use_and_compile_all_compiles_every_instruction() -> None:
+    """Decoders are compiled on first use (anchor_idl._lazy_decoders); compile_all() compiles all of
+    them (the workers' fork server), so a generator bug still surfaces for every instruction here."""
+    from indexer.decode.registry import ProgramRegistry, load_specs
+
+    reg = ProgramRegistry()
+    for spec in load_specs():
+        reg.add_spec(spec)
+    ix = reg.instruction(CB, bytes.fromhex("a2b6c16166557fbd"))
+    assert getattr(ix.decode_full, "lazy", None) is not None          # not compiled yet
+    data = reg.encode(CB, "transfer_v0", {"args": {"amount": 7}})
+    first = reg.decode(CB, data, KEYS[:5])
+    assert getattr(ix.decode_full, "lazy", None) is None              # replaced by the compiled decoder
+    assert getattr(ix.decode_args, "lazy", None) is None
+    assert "def decode_full(d, a):" in ix.decode_full.__source__
+    assert (first.name, first.args) == ("transfer_v0", {"args": {"amount": 7}})
+    assert reg.decode(CB, data, KEYS[:5]) == first
+    n = reg.compile_all()
+    assert n >= 200
+    every = {id(i): i for p in reg._anchor.values() for _f, _u, _s, comp in p.layers for i in comp.by_disc.values()}
+    assert len(every) == n
+    assert all(getattr(i.decode_full, "lazy", None) is None and getattr(i.decode_args, "lazy", None) is None
+               for i in every.values())
+    assert reg.compile_all() == n                                      # idempotent
+    # a lazily compiled registry decodes exactly like an eagerly compiled one
+    eager = default_registry()
+    eager.compile_all()
+    assert eager.decode(CB, data, KEYS[:5]) == first
