@@ -16,11 +16,15 @@
    loop (confluent consume, values touched, nothing else), (b) the fastest insert (one JSONEachRow
    payload per table of the raw values, no checks), (c) both in one loop (insert in a thread while the
    next batch is fetched, as the sink does); CPU us per row and rows/s, median of --runs.
+4. --statement-cost: the engine's fixed CPU per INSERT statement (the sink's JSON statements at 100, 1k
+   and all rows of a simulated day, the same with the settings applied by clickhouse-connect's SET round trips, a one-row
+   VALUES insert), median of --runs (default 7).
 2. invoice_daily over 10 million flows generated in ClickHouse with INSERT ... SELECT FROM numbers()
    (two networks, a year of days, every flow class), cold and warm, before and after merges.
 
 Run:  .venv/bin/python bench/sink.py [--events 500000] [--flows 10000000] [--batch-rows 50000] [--exact-path]
       [--runs 3] [--kafka-client auto|confluent|kafka-python] [--skip-invoice] [--mix day|flows] [--floor]
+      [--statement-cost]
 Data goes to a temporary directory (or --data-dir), deleted afterwards unless --keep.
 """
 
@@ -332,6 +336,59 @@ def bench_floor(data: Path, n: int, batch_rows: int, runs: int, mix: str) -> Non
               f"(= {statistics.median(r['rows'] / r['cpu'] for r in rs):,.0f} rows per CPU-s)")
 
 
+def bench_statements(data: Path, sizes: list[int], reps: int) -> None:
+    """--statement-cost: the engine's fixed cost per INSERT statement, which a sink pays per table and
+    flush however few rows it writes (small live batches, a backfill sink flushing whenever it is drained).
+    Instruction records and other_flows rows of the simulated day (100, 1000, all of them) through Writer.insert_json (the sink's statement,
+    settings in its SETTINGS clause), the same statement with client.command(settings=...) (the
+    clickhouse-connect SET round trips the sink paid before session 4), and a one-row VALUES insert into
+    each table (part creation, day-marker MV). Median process CPU of `reps` statements per figure."""
+    from pipelines.clickhouse.tables import INSTRUCTIONS, VERSIONED_TABLES
+    from pipelines.sink import jsonflows, jsoninstructions
+    from pipelines.sink.writer import Writer
+
+    topics = Topics("bench")
+    day = day_messages(topics)
+    values = {"instructions": [m.value for m in day if m.topic == topics.instructions]}
+    values["other_flows"] = [m.value for m in day if m.topic == topics.flows and
+                             _table_of("flows", m.value) == "other_flows"]
+    client = get_client(chdb_dsn(data / "ch"))
+    db = "stmt"
+    client.command(f"DROP DATABASE IF EXISTS {db} SYNC")
+    migrate(client, db)
+    writer = Writer(client, db)
+    specs = {"instructions": (INSTRUCTIONS, jsoninstructions),
+             "other_flows": (next(s for s in VERSIONED_TABLES if s.name == "other_flows"), jsonflows)}
+    ranges = [(0, 2 ** 62)]
+
+    def cpu_ms(fn, *args, **kwargs) -> float:
+        c0 = time.process_time()
+        fn(*args, **kwargs)
+        return (time.process_time() - c0) * 1e3
+
+    print(f"statement cost: median CPU ms per statement of {reps} (load average {os.getloadavg()[0]:.1f}, "
+          f"{os.cpu_count()} cores)")
+    for table, (spec, module) in specs.items():
+        for size in [*(n for n in sizes if n < len(values[table])), len(values[table])]:
+            payload = module.payload(values[table][:size])
+            figures = {"sink statement": [], "with settings= (before)": []}
+            for _ in range(reps):
+                figures["sink statement"].append(cpu_ms(writer.insert_json, spec, payload, ranges))
+                path = jsonflows.write_payload(payload)
+                sql = (jsoninstructions.insert_sql(db, path, ranges) if table == "instructions"
+                       else jsonflows.insert_sql(db, spec, path, ranges))
+                figures["with settings= (before)"].append(
+                    cpu_ms(client.command, sql, settings=module.SETTINGS))
+                os.unlink(path)
+            for label, ms in figures.items():
+                med = statistics.median(ms)
+                print(f"  {table:<13} {size:>6,} rows  {label:<24} {med:7.1f} ms  ({med / size * 1e3:8.2f} us/row)")
+        values_sql = (f"INSERT INTO {db}.{table} (event_id, signature, network, day, slot, version) "
+                      "VALUES ('e', 's', 'helium', '2026-03-28', 1, 5)")
+        one = [cpu_ms(client.command, values_sql) for _ in range(reps)]
+        print(f"  {table:<13}      1 row   VALUES insert            {statistics.median(one):7.1f} ms")
+
+
 def print_sink(r: dict, batch_rows: int) -> None:
     print(f"sink: {r['rows']:,} rows ({r['mix']} mix) in {r['batches']} batches of <= {batch_rows:,} "
           f"(kafka client {r['client']}; "
@@ -437,12 +494,17 @@ def main() -> int:
     ap.add_argument("--mix", default="day", choices=["day", "flows"],
                     help="day: the listener's messages of a simulated day, repeated; flows: synthetic flows only")
     ap.add_argument("--floor", action="store_true", help="measure the fetch / insert floors instead of the sink")
+    ap.add_argument("--statement-cost", action="store_true",
+                    help="measure the engine's fixed CPU cost per INSERT statement (100/1k/10k rows, 1-row VALUES)")
     ap.add_argument("--exact-path", action="store_true",
                     help="flows through the Python column path instead of ClickHouse's JSON parser")
     args = ap.parse_args()
     data = args.data_dir or Path(tempfile.mkdtemp(prefix="depinflow-bench-"))
     print("command:", " ".join([".venv/bin/python", "bench/sink.py", *sys.argv[1:]]))
     try:
+        if args.statement_cost:
+            bench_statements(data, [100, 1000], args.runs if args.runs > 1 else 7)
+            return 0
         if args.floor:
             bench_floor(data, args.events, args.batch_rows, args.runs, args.mix)
             return 0
