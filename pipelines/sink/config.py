@@ -38,6 +38,7 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("sink", "migrate"): "migrate",
     ("sink", "json_flows"): "json_flows",
     ("sink", "json_min_rows"): "json_min_rows",
+    ("sink", "reconcile_seconds"): "reconcile_seconds",
     ("metrics", "port"): "metrics_port",
     ("metrics", "host"): "metrics_host",
 }
@@ -55,6 +56,7 @@ ENV_VARS: dict[str, str] = {
     "DEPINFLOW_SINK_BATCH_SECONDS": "batch_seconds",
     "DEPINFLOW_SINK_MIGRATE": "migrate",
     "DEPINFLOW_SINK_JSON_MIN_ROWS": "json_min_rows",
+    "DEPINFLOW_SINK_RECONCILE_SECONDS": "reconcile_seconds",
     "DEPINFLOW_METRICS_PORT": "metrics_port",
     "DEPINFLOW_METRICS_HOST": "metrics_host",
 }
@@ -77,6 +79,9 @@ class SinkConfig:
     batch_seconds: float = 1.0            # ... or when the oldest buffered row is this old
     max_poll_records: int = 10_000
     poll_timeout_ms: int = 200
+    # while the next batch waits for the writer, a write may leave its commitment reconciliation to a
+    # later one, for at most this long (its offsets are committed only once reconciled; Sink._reconcile_or_carry)
+    reconcile_seconds: float = 1.0
     retry_initial_seconds: float = 0.5    # ClickHouse down: exponential backoff from here ...
     retry_max_seconds: float = 30.0       # ... up to here, forever (nothing is committed meanwhile)
     migrate: bool = True                  # apply schemas/clickhouse migrations on start
@@ -110,6 +115,8 @@ class SinkConfig:
             raise ConfigError("batch_rows must be >= 1 and batch_seconds > 0")
         if self.json_min_rows < 0:
             raise ConfigError("json_min_rows must be >= 0")
+        if self.reconcile_seconds < 0:
+            raise ConfigError("reconcile_seconds must be >= 0")
         if self.kafka_client not in ("auto", "confluent", "kafka-python"):
             raise ConfigError("kafka client must be auto, confluent or kafka-python")
         if self.assignment not in ("group", "manual"):

@@ -134,6 +134,7 @@ class SinkStats:
     retries: int = 0
     commits: int = 0
     abandoned_batches: int = 0
+    carried_reconciles: int = 0  # writes that left their reconciliation (and commit) to a later one
     json_rows: int = 0           # flow rows parsed and inserted by ClickHouse (jsonflows.py) ...
     json_refused: int = 0        # ... and table groups it refused (those went the exact path)
     # where the time goes (seconds): Kafka fetch, message -> row, ClickHouse writes, offset commits
@@ -200,6 +201,7 @@ class Written:
     slots: list[tuple[int, int]] = field(default_factory=list)     # slot ranges of inserted events
     json_rows: int = 0
     json_refused: int = 0
+    reconciled: bool = True      # False: the write left its reconciliation to a later one (Sink._reconcile_or_carry)
 
 
 def slot_ranges(slots: list[int], sources: list[Source]) -> list[tuple[int, int]]:
@@ -252,6 +254,11 @@ class Sink:
         self._pool: ThreadPoolExecutor | None = None
         self._flush_pool: ThreadPoolExecutor | None = None
         self._pending: tuple[Batch, float, Future] | None = None   # the batch being written, not committed
+        # Writes whose reconciliation was left to a later write (_reconcile_or_carry): their slot ranges,
+        # and the offsets they hold back (committed once those ranges are reconciled).
+        self._carried: list[tuple[int, int]] = []
+        self._held: dict[TopicPartition, int] = {}
+        self._reconciled_at = 0.0
         # Set while the sink holds nothing unflushed and every assigned partition is at its high
         # watermark; an in-process caller (depinflow run --until-caught-up) waits on it instead of
         # restarting a consumer (a group re-join costs seconds on the embedded broker).
@@ -309,12 +316,15 @@ class Sink:
             while not stop.is_set():
                 got = self._poll_once()
                 self._flush_or_settle(got)
-                if not got and not self._batch.count and self._pending is None and self._caught_up():
+                self._reconcile_held_if_quiet()
+                if not got and not self._batch.count and self._pending is None and not self._held \
+                        and self._caught_up():
                     self.idle.set()
                 else:
                     self.idle.clear()
             self._settle()
             self._flush()
+            self._reconcile_held()
         except SinkStopped:
             self.stats.abandoned_batches += 1
         except BrokerWaitStopped:       # stopped before the broker ever answered: nothing was read
@@ -335,7 +345,8 @@ class Sink:
                     raise TimeoutError(f"sink not idle after {timeout}s (stats {self.stats})")
                 got = self._poll_once()
                 self._flush_or_settle(got)
-                if got or self._batch.count or self._pending is not None or not self._caught_up():
+                self._reconcile_held_if_quiet()
+                if got or self._batch.count or self._pending is not None or self._held or not self._caught_up():
                     idle_since = None
                     continue
                 idle_since = idle_since or time.monotonic()
@@ -496,7 +507,7 @@ class Sink:
                 return
         t_commit = time.perf_counter()
         self.stats.write_seconds += t_commit - started
-        self._commit(batch.offsets)
+        self._commit_written(batch.offsets, written)
         self.stats.commit_seconds += time.perf_counter() - t_commit
         self._record(written, time.perf_counter() - started)
 
@@ -519,11 +530,64 @@ class Sink:
             return
         t_commit = time.perf_counter()
         self.stats.write_seconds += t_commit - started
-        self._commit(batch.offsets)
+        self._commit_written(batch.offsets, written)
         self.stats.commit_seconds += time.perf_counter() - t_commit
         self._batch = Batch()
         elapsed = time.perf_counter() - started
         self._record(written, elapsed)
+
+    def _commit_written(self, offsets: dict[TopicPartition, int], written: Written) -> None:
+        """Commit a written batch's offsets, with those held back before it, once its rows are reconciled;
+        a write that left its reconciliation to a later one holds its offsets until then."""
+        offsets = {**self._held, **offsets}
+        if not written.reconciled:
+            self._held = offsets
+            self.stats.carried_reconciles += 1
+            return
+        self._held = {}
+        self._commit(offsets)
+
+    def _reconcile_or_carry(self, writer: Writer, batch: Batch, slots: list[tuple[int, int]]) -> bool:
+        """Reconcile the batch's slot ranges with those carried from earlier writes, or carry them on.
+
+        WHY carry: the reconciliation (a status count and an INSERT ... SELECT per versioned table) was
+        half of a live write's engine CPU (~100-140 ms of ~250), paid every few hundred ms while the next
+        batch waited for the writer. It is left to a later write only while rows are waiting for this
+        writer, and for at most `reconcile_seconds` since the last one; the offsets of such writes are
+        committed only when their ranges are reconciled (_commit_written), so a crash re-reads them and
+        the re-read reconciles (nothing committed is ever unreconciled). A reader may see a row's
+        confirmed version up to `reconcile_seconds` longer after its finalized status is in."""
+        ranges = merge_ranges([*self._carried, *slots])
+        waiting = self._batch is not batch and self._batch.count > 0
+        if waiting and time.monotonic() - self._reconciled_at < self.config.reconcile_seconds:
+            self._carried = ranges
+            return False
+        self._reconcile(writer, ranges)
+        self._carried = []
+        self._reconciled_at = time.monotonic()
+        return True
+
+    def _reconcile_held_if_quiet(self) -> None:
+        """Nothing waits for the writer: reconcile what earlier writes carried and commit their offsets."""
+        if self._held and self._pending is None and not self._batch.count:
+            self._reconcile_held()
+
+    def _reconcile_held(self, retry: bool = True) -> None:
+        if not self._held and not self._carried:
+            return
+        writer = self._ensure_writer()
+
+        def reconcile() -> bool:
+            self._reconcile(writer, merge_ranges(self._carried))
+            self._carried = []
+            self._reconciled_at = time.monotonic()
+            return True
+
+        if not (self._with_retry(reconcile) if retry else reconcile()):
+            return                          # abandoned in a rebalance while retrying
+        held, self._held = self._held, {}
+        if held:
+            self._commit(held)
 
     def _record(self, written: Written, elapsed: float) -> None:
         for table, n in written.refused.items():
@@ -597,7 +661,7 @@ class Sink:
             out.rows[DEAD_LETTERS.name] = self._write_dead_letters(writer, dead_rows, dead_sources)
         for spec in (INSTRUCTIONS, COMMITMENT_STATUS):
             out.slots.extend(slot_ranges(row_slots(spec, other_rows[spec.name]), other_sources[spec.name]))
-        self._reconcile(writer, merge_ranges(out.slots))
+        out.reconciled = self._reconcile_or_carry(writer, batch, out.slots)
         return out
 
     def _write_json(self, writer: Writer, batch: Batch, out: Written) -> list[tuple[str, list[list]]]:
@@ -808,13 +872,14 @@ class Sink:
                 future.result()
             except Exception as exc:  # noqa: BLE001 - dropped either way; the new owner re-reads it
                 log.warning("sink_write_dropped", why="partitions lost", error=str(exc)[:300])
+        self._held = {}        # written, not committed: re-read (and reconciled) by the new owner
         if self._batch.offsets:
             self._abandon("partitions lost")
 
     def _on_revoked(self, revoked) -> None:
         """Commit what we hold before losing the partitions; if we cannot, drop it uncommitted
         (positions restart from the committed offsets after the rebalance, so nothing is lost)."""
-        if not self._batch.offsets and self._pending is None:
+        if not self._batch.offsets and self._pending is None and not self._held:
             return
         if self._flushing:
             self._abandon("rebalance during a ClickHouse outage")
@@ -822,6 +887,7 @@ class Sink:
         try:
             self._settle(retry=False)
             self._flush(retry=False)
+            self._reconcile_held(retry=False)
         except ClickHouseUnavailable as exc:
             self._abandon(f"rebalance: {exc}")
 
@@ -829,6 +895,7 @@ class Sink:
         log.warning("sink_batch_abandoned", why=why, rows=self._batch.count)
         self.stats.abandoned_batches += 1
         self._batch = Batch()
+        self._held = {}     # uncommitted: re-read from the committed offsets, or covered by a later commit
 
     def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         owned = self._consumer.assignment()
