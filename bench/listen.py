@@ -17,18 +17,22 @@ CPU per 1k transactions is printed per process; the listener's is also split int
 (listing, windows, checkpoint, IPC) and its backfill workers (`--workers N`: fork server + workers).
 `gc_main` is the cyclic garbage collector's work in this process during the pass; `--gc-default` runs
 the in-process listener with CPython's default thresholds instead of tune_gc's.
+`--split` (in-process) adds passes with stages stubbed out and prints the listener's CPU per transaction
+split into fetch/listing/event loop, parse+classify+serialize, and Kafka produce + delivery reports.
 `--cold-caches` clears the parser's memo caches before each pass, so an in-process pass sees the ledger
 at first sight like the workers (forked fresh for every pass) do; without it, passes 2+ of the
 in-process listener reuse the base58 renderings of pass 1.
 
 Run:  .venv/bin/python bench/listen.py [--days 1] [--tx-per-slot 20] [--live-seconds 40]
       .venv/bin/python bench/listen.py --tx-per-slot 10 --skip-live --runs 3 [--workers 2] [--cold-caches]
+      .venv/bin/python bench/listen.py --tx-per-slot 10 --skip-live --runs 3 --cold-caches --split
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import gc
 import os
@@ -170,6 +174,40 @@ class GcMeter:
 GC_METER = GcMeter()
 
 
+@contextlib.contextmanager
+def stage_stub(variant: str):
+    """--split: run a pass with part of the listener's per-batch work replaced by a no-op.
+
+    "no_kafka": transactions are parsed, classified and serialized (messages built as usual) but not
+    handed to librdkafka (no produce(), no delivery reports, no producer threads' work);
+    "fetch_only": getTransaction batches are fetched and listed as usual, process_batch does nothing.
+    Differences between the full pass and these are the CPU of each stage in the running listener
+    (measurement only: nothing is published by these passes)."""
+    from pipelines.listen.processor import KafkaProcessor
+    from pipelines.listen.publisher import _ConfluentBatch
+    saved = (KafkaProcessor.process_batch, _ConfluentBatch.send, _ConfluentBatch.seal)
+
+    def send(self, topic, value, key, headers) -> None:
+        self.pending += 1
+
+    def seal(self):
+        self.future.set_result(None)
+        return self.future
+
+    def process_batch(self, txs):
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
+    try:
+        if variant == "no_kafka":
+            _ConfluentBatch.send, _ConfluentBatch.seal = send, seal
+        elif variant == "fetch_only":
+            KafkaProcessor.process_batch = process_batch
+        yield
+    finally:
+        KafkaProcessor.process_batch, _ConfluentBatch.send, _ConfluentBatch.seal = saved
+
+
 def backfill_pass(url: str, bootstrap: str, data: Path, prefix: str, args, pids: dict[str, int],
                   profile: bool = False) -> dict:
     cfg = ListenerConfig(rpc_url=url, websocket=False, bootstrap=bootstrap, topic_prefix=prefix,
@@ -234,6 +272,30 @@ def live_pass(url: str, bootstrap: str, data: Path, seconds: float, kafka_client
             "sweeps": listener.source_stats.sweeps}
 
 
+def split_passes(url: str, bootstrap: str, data: Path, args, pids: dict[str, int], full: list[dict]) -> None:
+    """--split: the listener's CPU per transaction by stage, from --runs passes of each stubbed variant
+    (stage_stub) after the measured full passes (median of --runs each)."""
+    if args.workers or full[0]["kafka_client"] != "confluent":
+        print("--split needs the in-process listener (--workers 0) on confluent-kafka: skipped")
+        return
+    cpu: dict[str, list[float]] = {"full": [r["cpu_seconds"]["main"] * 1e6 / r["transactions"] for r in full]}
+    for i in range(args.runs):
+        for variant in ("no_kafka", "fetch_only"):
+            if args.cold_caches:
+                clear_caches()
+            with stage_stub(variant):
+                r = backfill_pass(url, bootstrap, data, f"bench{variant}{i}", args, pids)
+            r.pop("profile")
+            cpu.setdefault(variant, []).append(r["cpu_seconds"]["main"] * 1e6 / r["transactions"])
+            print(f"split pass {variant}: {r}")
+    med = {k: statistics.median(v) for k, v in cpu.items()}
+    print(f"LISTENER CPU SPLIT (us per tx, median of {args.runs}; process CPU incl. librdkafka threads): "
+          f"total {med['full']:.0f} = fetch, listing, event loop, checkpoint {med['fetch_only']:.0f} "
+          f"+ parse, classify, serialize {med['no_kafka'] - med['fetch_only']:.0f} "
+          f"+ Kafka produce() and delivery reports {med['full'] - med['no_kafka']:.0f}  "
+          f"(runs: { {k: [round(x) for x in v] for k, v in cpu.items()} })")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=7)
@@ -255,6 +317,9 @@ def main() -> int:
     ap.add_argument("--gc-default", action="store_true",
                     help="in-process listener with CPython's default GC thresholds (no tune_gc), for comparison")
     ap.add_argument("--runs", type=int, default=3, help="measured backfill passes (median reported)")
+    ap.add_argument("--split", action="store_true",
+                    help="in-process only: after the measured passes, --runs passes without Kafka and --runs "
+                         "with fetching only; prints the listener's CPU per tx by stage (differences)")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile the last measured pass (listener main thread; slows it ~2x)")
     ap.add_argument("--skip-backfill", action="store_true")
@@ -305,6 +370,8 @@ def main() -> int:
                               f"runs {sorted(r['tx_per_s'] for r in runs)} ({med['transactions']} tx, "
                               f"{med['kafka_messages']} messages); CPU-s per 1k tx (median): {per_k}, "
                               f"total {round(sum(per_k.values()), 3)}; listener split {split}")
+                    if args.split:
+                        split_passes(url, broker.bootstrap, data, args, pids, runs)
                 finally:
                     stop(sim)
             if not args.skip_live:
