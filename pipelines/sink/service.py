@@ -359,8 +359,11 @@ class Sink:
     def _poll_once(self) -> int:
         room = self.config.batch_rows - self._batch.count    # batches never exceed batch_rows
         asked = max(1, min(self.config.max_poll_records, room))
-        # holding rows that wait only for the writer: look again soon, so they go out as it is free
-        timeout = min(self.config.poll_timeout_ms, HOLD_POLL_MS) if self._batch.count else self.config.poll_timeout_ms
+        # holding rows that wait only for the writer: look again soon, so they go out as it is free (not
+        # with kafka-python, whose poll also runs the group coordinator and the fetches in this thread)
+        timeout = self.config.poll_timeout_ms
+        if self._batch.count and self._codec is not KafkaPythonSource:
+            timeout = min(timeout, HOLD_POLL_MS)
         t0 = time.perf_counter()
         records = self._consumer.poll(asked, timeout)
         t1 = time.perf_counter()
@@ -439,16 +442,20 @@ class Sink:
             b.count > 0 and time.monotonic() - b.started >= self.config.batch_seconds)
 
     def _ready(self) -> bool:
-        """Write the batch now: it is due (full or old), or the consumer handed out everything it had
-        and the writer is free.
+        """Write the batch now: it is due (full or old), or the sink has read everything its partitions
+        hold (caught up with their high watermarks) and the writer is free.
 
         WHY the second: waiting for batch_seconds when nothing more is there to batch is pure lag
         (live traffic is a few hundred rows a second). Batches stay large when they can: while a write
-        runs, what arrives meanwhile forms the next batch, and a sink behind its topics gets full polls
-        (not drained) and batches by batch_rows / batch_seconds as before."""
+        runs, what arrives meanwhile forms the next batch, and a sink behind its topics batches by
+        batch_rows / batch_seconds as before. Caught up, not merely a short poll: kafka-python hands
+        out a backlog in small polls, and writing each (~0.2 s of fixed cost) made a crash-suite
+        drain of a few thousand messages take minutes."""
         if not self._batch.count:
             return False
-        return self._due() or (self._drained and (self._pending is None or self._pending[2].done()))
+        if self._due():
+            return True
+        return self._drained and (self._pending is None or self._pending[2].done()) and self._caught_up()
 
     def _caught_up(self) -> bool:
         assigned = self._consumer.assignment()

@@ -27,7 +27,7 @@ def test_consumer_settings_fetch_wait_default_and_override():
     assert FETCH_WAIT_MS == 50
     assert client_settings("confluent", {}) == {"fetch.wait.max.ms": 50}
     assert client_settings("confluent", {"fetch.wait.max.ms": 500, "a": 1}) == {"fetch.wait.max.ms": 500, "a": 1}
-    assert client_settings("kafka-python", {}) == {"fetch_max_wait_ms": 50}
+    assert client_settings("kafka-python", {}) == {}
     assert client_settings("kafka-python", {"fetch_max_wait_ms": 7}) == {"fetch_max_wait_ms": 7}
 
 
