@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from operator import attrgetter
@@ -45,6 +45,7 @@ log = structlog.get_logger(__name__)
 _VALUE = attrgetter("value")
 
 Partitions = Callable[[list[TopicPartition]], None]
+Lookup = Callable[[list[str]], Mapping[str, Iterable[int]]]   # topics -> each one's partition ids
 ASSIGNMENTS = ("group", "manual")   # how the sink gets its partitions (module doc)
 
 # How long the broker may hold a fetch that has no new data (the clients' default is 500 ms). WHY lower:
@@ -96,10 +97,12 @@ class ManualPartitions:
     def due(self, now: float) -> bool:
         return now >= self._next_check
 
-    def new(self, partitions_of: Callable[[str], Iterable[int]], now: float) -> list[TopicPartition]:
-        """Partitions that exist now and are not taken yet (marked taken), in topic/partition order."""
+    def new(self, partitions_of: Lookup, now: float) -> list[TopicPartition]:
+        """Partitions that exist now and are not taken yet (marked taken), in topic/partition order.
+        `partitions_of(topics)` answers for every topic with one metadata lookup."""
         self._next_check = now + self.RECHECK_SECONDS     # a failed lookup: look again after the long wait
-        found = [TopicPartition(t, p) for t in self.topics for p in sorted(partitions_of(t))]
+        known = partitions_of(self.topics)
+        found = [TopicPartition(t, p) for t in self.topics for p in sorted(known[t])]
         fresh = [tp for tp in found if tp not in self.taken]
         self.taken.update(fresh)
         if self.missing():       # doubling up to the long wait: a topic that never comes costs little
@@ -112,7 +115,7 @@ class ManualPartitions:
         have = {tp.topic for tp in self.taken}
         return [t for t in self.topics if t not in have]
 
-    def take(self, partitions_of: Callable[[str], Iterable[int]], assign: Partitions, on_assign: Partitions) -> None:
+    def take(self, partitions_of: Lookup, assign: Partitions, on_assign: Partitions) -> None:
         """Start reading the new partitions (`assign`, the client's own step), then tell the sink (`on_assign`);
         a lookup that fails (broker away) is logged and made again at the next check."""
         try:
@@ -193,9 +196,10 @@ class ConfluentSource:
         except Exception as exc:  # noqa: BLE001 - only the idle check uses it
             log.warning("sink_committed_lookup_failed", error=str(exc))
 
-    def _partitions_of(self, topic: str) -> list[int]:
-        meta = self.consumer.list_topics(timeout=10).topics.get(topic)   # all topics: never auto-creates one
-        return [] if meta is None or meta.error is not None else list(meta.partitions)
+    def _partitions_of(self, topics: list[str]) -> dict[str, list[int]]:
+        known = self.consumer.list_topics(timeout=10).topics   # all topics at once: never auto-creates one
+        return {t: [] if (meta := known.get(t)) is None or meta.error is not None else list(meta.partitions)
+                for t in topics}
 
     def _assign_more(self, fresh: list[TopicPartition]) -> None:
         """Manual assignment: start reading `fresh` too, each from the group's committed offset (librdkafka's
@@ -370,8 +374,8 @@ class KafkaPythonSource:
             return
         self.consumer.subscribe(topics=topics, listener=_Listener(on_assign, on_revoke))
 
-    def _partitions_of(self, topic: str) -> set[int]:
-        return self.consumer.partitions_for_topic(topic)
+    def _partitions_of(self, topics: list[str]) -> dict[str, set[int] | None]:
+        return {t: self.consumer.partitions_for_topic(t) for t in topics}   # from the client's cached metadata
 
     def _assign_more(self, fresh: list[TopicPartition]) -> None:
         """Manual assignment: assign every partition taken so far (kafka-python has no incremental assign);

@@ -86,31 +86,31 @@ def test_manual_partitions_hands_out_each_partition_once_and_rechecks_on_time():
     seen = {"a": [0, 1], "b": []}
     parts = ManualPartitions(["a", "b"])
     assert parts.due(0.0)
-    first = parts.new(lambda t: seen[t], now=100.0)
+    first = parts.new(lambda ts: {t: seen[t] for t in ts}, now=100.0)
     assert [(tp.topic, tp.partition) for tp in first] == [("a", 0), ("a", 1)]
     assert parts.missing() == ["b"]                 # "b" not created yet: look again soon
     assert not parts.due(100.0 + ManualPartitions.MISSING_RECHECK_SECONDS - 0.1)
     assert parts.due(100.0 + ManualPartitions.MISSING_RECHECK_SECONDS)
-    parts.new(lambda t: seen[t], now=101.0)         # still missing: the wait doubles
+    parts.new(lambda ts: {t: seen[t] for t in ts}, now=101.0)         # still missing: the wait doubles
     assert not parts.due(101.0 + 2 * ManualPartitions.MISSING_RECHECK_SECONDS - 0.1)
     assert parts.due(101.0 + 2 * ManualPartitions.MISSING_RECHECK_SECONDS)
     for now in range(102, 110):                     # ... up to the long wait, never beyond
-        parts.new(lambda t: seen[t], now=float(now))
+        parts.new(lambda ts: {t: seen[t] for t in ts}, now=float(now))
     assert parts.due(109.0 + ManualPartitions.RECHECK_SECONDS)
     assert not parts.due(109.0 + ManualPartitions.RECHECK_SECONDS - 0.1)
     seen.update(a=[0, 1, 2], b=[0])
-    later = parts.new(lambda t: seen[t], now=111.0)
+    later = parts.new(lambda ts: {t: seen[t] for t in ts}, now=111.0)
     assert [(tp.topic, tp.partition) for tp in later] == [("a", 2), ("b", 0)]
     assert parts.missing() == []                    # every topic has partitions: new ones are rare
     assert not parts.due(111.0 + ManualPartitions.RECHECK_SECONDS - 0.1)
     assert parts.due(111.0 + ManualPartitions.RECHECK_SECONDS)
-    assert parts.new(lambda t: seen[t], now=122.0) == []
+    assert parts.new(lambda ts: {t: seen[t] for t in ts}, now=122.0) == []
 
 
 def test_a_failed_partition_lookup_waits_the_long_recheck():
     parts = ManualPartitions(["a"])
 
-    def broker_away(topic: str) -> list[int]:
+    def broker_away(topics: list[str]) -> dict[str, list[int]]:
         raise ConnectionError("broker away")
 
     with pytest.raises(ConnectionError):
