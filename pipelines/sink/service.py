@@ -569,10 +569,14 @@ class Sink:
         if waiting and time.monotonic() - self._reconciled_at < self.config.reconcile_seconds:
             self._carried = ranges
             return False
+        self._reconcile_now(writer, ranges)
+        return True
+
+    def _reconcile_now(self, writer: Writer, ranges: list[tuple[int, int]]) -> None:
+        """Reconcile `ranges` (which cover every carried one) and start the next carry window."""
         self._reconcile(writer, ranges)
         self._carried = []
         self._reconciled_at = time.monotonic()
-        return True
 
     def _reconcile_held_if_quiet(self) -> None:
         """Nothing waits for the writer: reconcile what earlier writes carried and commit their offsets."""
@@ -585,9 +589,7 @@ class Sink:
         writer = self._ensure_writer()
 
         def reconcile() -> bool:
-            self._reconcile(writer, merge_ranges(self._carried))
-            self._carried = []
-            self._reconciled_at = time.monotonic()
+            self._reconcile_now(writer, merge_ranges(self._carried))
             return True
 
         if not (self._with_retry(reconcile) if retry else reconcile()):
