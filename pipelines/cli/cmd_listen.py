@@ -25,7 +25,7 @@ import structlog
 
 from pipelines.listen.config import ENV_VARS, ConfigError, ListenerConfig
 from pipelines.listen.service import Listener
-from pipelines.sink.logs import configure_json_logging
+from pipelines.logs import configure_json_logging
 
 # stopped, but gave up on messages Kafka had not acknowledged (not checkpointed: re-sent next start)
 EXIT_UNACKNOWLEDGED = 3
