@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import NoBrokersAvailable
+
+if TYPE_CHECKING:
+    from kafka import KafkaConsumer, KafkaProducer
+
+# WHY kafka-python is imported inside the functions below: importing it costs ~0.3 CPU-s (it pulls in
+# botocore through kafka.sasl.msk whenever botocore is installed), and a listener or sink that runs on
+# confluent-kafka never needs it.
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -40,12 +46,16 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
 
 
 def make_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
+    from kafka import KafkaProducer
+
     settings = {**PRODUCER_DEFAULTS, **overrides}
     return KafkaProducer(bootstrap_servers=bootstrap, **settings)
 
 
 def make_consumer(bootstrap: str, group_id: str | None, topics: list[str] | None = None,
                   **overrides: Any) -> KafkaConsumer:
+    from kafka import KafkaConsumer
+
     settings = {**CONSUMER_DEFAULTS, **overrides}
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, **settings)
     if topics:
@@ -82,9 +92,25 @@ class BrokerWaitStopped(Exception):
     """A stop was requested while a service was still waiting for the broker to answer."""
 
 
+class BrokerUnavailable(Exception):
+    """No broker answered (raised by the confluent-kafka helpers; kafka-python raises NoBrokersAvailable)."""
+
+
+def _broker_unavailable(exc: BaseException) -> bool:
+    """True for "no broker answered" from either client library.
+
+    kafka-python's NoBrokersAvailable is looked up only if kafka-python was imported: a client that
+    was never imported cannot have raised it (see the import note at the top)."""
+    if isinstance(exc, BrokerUnavailable):
+        return True
+    errors = sys.modules.get("kafka.errors")
+    return errors is not None and isinstance(exc, errors.NoBrokersAvailable)
+
+
 def until_broker_reachable(connect: Callable[[], T], what: str, stop: threading.Event | None = None,
                            initial: float = 0.5, maximum: float = 10.0) -> T:
-    """`connect()` (a kafka-python client constructor) until the broker answers, backing off and saying so.
+    """`connect()` (a kafka-python client constructor, or a confluent-kafka helper raising BrokerUnavailable)
+    until the broker answers, backing off and saying so.
 
     WHY: kafka-python raises NoBrokersAvailable at construction when the broker is down; a service that
     starts during a broker outage (or restarts with it) should wait for it, not exit and leave recovery
@@ -93,7 +119,9 @@ def until_broker_reachable(connect: Callable[[], T], what: str, stop: threading.
     while True:
         try:
             return connect()
-        except NoBrokersAvailable as exc:
+        except Exception as exc:
+            if not _broker_unavailable(exc):
+                raise
             log.warning("kafka_broker_unavailable", client=what, error=type(exc).__name__,
                         retry_in=round(delay, 2))
             if stop is not None and stop.wait(delay):

@@ -14,13 +14,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-
-from kafka import KafkaProducer
-from kafka.errors import KafkaError
-from kafka.partitioner.default import murmur2
+from typing import TYPE_CHECKING
 
 from indexer.sources.types import Delivery
 from pipelines.kafka.messages import OutMessage
+
+if TYPE_CHECKING:
+    from kafka import KafkaProducer
+
+# kafka-python is imported by KafkaPublisher itself, not here: a listener on confluent-kafka never uses
+# it and importing it costs ~0.3 CPU-s of start-up (pipelines.kafka.client).
 
 # How often the event loop serves librdkafka's delivery reports while messages are outstanding.
 POLL_INTERVAL = 0.005
@@ -67,6 +70,9 @@ class KafkaPublisher:
     def __init__(self, producer: KafkaProducer, loop: asyncio.AbstractEventLoop,
                  on_latency: Callable[[float], None] | None = None,
                  on_sent: Callable[[str, int], None] | None = None) -> None:
+        from kafka.partitioner.default import murmur2
+
+        self._murmur2 = murmur2
         self.producer = producer
         self.loop = loop
         self.on_latency = on_latency
@@ -86,6 +92,7 @@ class KafkaPublisher:
             return Delivery(future, event_ids, 0, network)
         countdown = _Countdown(len(messages), future)
         send = self.producer.send
+        murmur2 = self._murmur2
         key_hash: int | None = None
         key: bytes | None = None
         for m in messages:
@@ -184,6 +191,8 @@ class KafkaPublisher:
         WHY bounded and forced: with the broker down or just restarted, kafka-python's flush would wait
         for delivery timeouts (minutes); a stop must be prompt. Giving up is safe because the checkpoint
         never covers an unacknowledged message: the next start sends it again (a counted duplicate)."""
+        from kafka.errors import KafkaError
+
         def flush_and_close() -> int:
             with contextlib.suppress(KafkaError):      # KafkaTimeoutError: gave up, counted below
                 self.producer.flush(timeout=max(0.0, timeout))
@@ -215,7 +224,7 @@ class _KafkaPythonBatch:
     def send(self, topic: str, value: bytes, key: bytes, headers: list) -> None:
         pub = self.publisher
         if key != self._key:
-            self._key, self._hash = key, murmur2(key) & 0x7FFFFFFF
+            self._key, self._hash = key, pub._murmur2(key) & 0x7FFFFFFF
         fut = pub.producer.send(topic, value=value, key=key, headers=headers,
                                 partition=self._hash % pub._partitions(topic))
         fut.add_callback(pub._ack, self.countdown)

@@ -31,7 +31,7 @@ from indexer.sources.follower import Follower, FollowerSettings
 from indexer.sources.live import LiveSettings
 from indexer.sources.types import LowerBound, SourceStats
 from pipelines.kafka.client import BrokerWaitStopped, make_producer, until_broker_reachable
-from pipelines.kafka.topics import Topics, ensure_topics
+from pipelines.kafka.topics import Topics, ensure_topics, ensure_topics_confluent
 from pipelines.listen.config import ListenerConfig
 from pipelines.listen.metrics import ListenerMetrics
 from pipelines.listen.processor import KafkaProcessor, ProcessStats, restore_gc, tune_gc
@@ -273,11 +273,13 @@ class Listener:
         """Create missing topics, waiting for an unreachable broker (pipelines.kafka.client.until_broker_reachable)
         instead of exiting; False when a stop came first."""
         c = self.config
+        # the producer's own library checks the topics: on confluent-kafka, kafka-python is never imported
+        ensure = ensure_topics_confluent if self._client() == "confluent" else ensure_topics
         waiting = threading.Event()                   # the wait runs in a thread: mirror the stop into it
         mirror = asyncio.create_task(_watch(stop, waiting)) if stop is not None else None
         try:
             await loop.run_in_executor(None, lambda: until_broker_reachable(
-                lambda: ensure_topics(c.bootstrap, self.topics.all(), c.partitions), "listener topics", waiting))
+                lambda: ensure(c.bootstrap, self.topics.all(), c.partitions), "listener topics", waiting))
             return True
         except BrokerWaitStopped:
             return False
@@ -289,10 +291,7 @@ class Listener:
                          backfill: bool = False) -> KafkaPublisher | ConfluentPublisher:
         """The Kafka publisher; `backfill` = throughput settings (BACKFILL_OVERRIDES, confluent only)."""
         c = self.config
-        client = c.kafka_client
-        if client == "auto":
-            client = "confluent" if confluent_available() else "kafka-python"
-        self.kafka_client = client
+        client = self.kafka_client = self._client()
         if client == "confluent":
             return self._confluent(loop, backfill)
         observe = self.metrics.kafka_send_seconds.observe
@@ -301,6 +300,13 @@ class Listener:
         publisher = KafkaPublisher(producer, loop, on_latency=observe)
         await loop.run_in_executor(None, publisher.learn_partitions, self.topics.all())
         return publisher
+
+    def _client(self) -> str:
+        """The producer library: the configured one, or for "auto" confluent-kafka when installed."""
+        client = self.config.kafka_client
+        if client == "auto":
+            client = "confluent" if confluent_available() else "kafka-python"
+        return client
 
     def _confluent(self, loop: asyncio.AbstractEventLoop, backfill: bool) -> ConfluentPublisher:
         overrides = {**BACKFILL_OVERRIDES, **self.config.producer_overrides} if backfill else \
