@@ -159,6 +159,15 @@ class RpcClient:
                                          until: str | None = None, limit: int = 1000,
                                          commitment: str = "confirmed",
                                          min_context_slot: int | None = None) -> list[dict]:
+        params = self.signatures_params(address, before=before, until=until, limit=limit, commitment=commitment,
+                                        min_context_slot=min_context_slot)
+        return list(await self.call("getSignaturesForAddress", params) or [])
+
+    @staticmethod
+    def signatures_params(address: str, *, before: str | None = None, until: str | None = None,
+                          limit: int = 1000, commitment: str = "confirmed",
+                          min_context_slot: int | None = None) -> list:
+        """getSignaturesForAddress params (for call_many batches of several addresses)."""
         cfg: dict[str, Any] = {"limit": limit, "commitment": commitment}
         if before:
             cfg["before"] = before
@@ -166,7 +175,7 @@ class RpcClient:
             cfg["until"] = until
         if min_context_slot is not None:
             cfg["minContextSlot"] = min_context_slot
-        return list(await self.call("getSignaturesForAddress", [address, cfg]) or [])
+        return [address, cfg]
 
     @staticmethod
     def transaction_params(signature: str, commitment: str = "confirmed", encoding: str = "base64") -> list:

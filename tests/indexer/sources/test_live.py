@@ -7,7 +7,7 @@ import random
 import time
 
 from indexer.checkpoint import CheckpointStore
-from indexer.rpc import RetryPolicy, RpcClient
+from indexer.rpc import RetryPolicy, RpcClient, RpcStats
 from indexer.sources.backfill import BackfillSettings
 from indexer.sources.follower import Follower, FollowerSettings
 from indexer.sources.live import LiveSettings
@@ -275,3 +275,60 @@ def test_fork_after_a_crash_is_still_retracted(tmp_path):
     [record] = [r for r in rec2.statuses if r["signature"] == sig]
     assert record["event_ids"] == [f"{sig}:0"]
     assert sig not in store.load().pending
+
+
+class _RequestLog(RpcStats):
+    """RpcStats that also keeps the methods of every HTTP request (one entry per round trip)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[dict[str, int]] = []
+
+    def on_request(self, methods, seconds):
+        super().on_request(methods, seconds)
+        self.log.append(dict(methods))
+
+
+def test_a_sweep_lists_every_address_in_one_round_trip_and_pages_the_rest():
+    """A sweep's first page of every address is one JSON-RPC batch (the sweep that finds nothing new
+    is one HTTP request, not one per address); an address with more than a page goes on paging alone,
+    and the listing is the same as before: every new transaction, once."""
+    rng = random.Random(5)
+    chain = MiniChain()
+    add_blocks(chain, 20, rng)
+    chain.finalize_all()              # the seam is the tip: the live tail starts with nothing to list
+    with ChainServer(chain) as server:
+        rec = Recorder()
+        stats = _RequestLog()
+        settings = FollowerSettings(
+            addresses=list(ADDRS), backfill=BackfillSettings(page_limit=3, fetch_batch=10),
+            live=LiveSettings(page_limit=3, sweep_interval=3600.0, finalize_interval=3600.0),
+            checkpoint_interval=0.05)
+        f = Follower(RpcClient(server.url, retry=FAST, stats=stats), rec, None, settings)
+
+        def sweep_requests() -> list[dict[str, int]]:
+            return [m for m in stats.log if "getSignaturesForAddress" in m]
+
+        async def main() -> set[str]:
+            task = asyncio.create_task(f.run())
+            await wait_for(lambda: f.live is not None and f.stats.sweeps >= 1 and f.cp.backfill_done)
+            await asyncio.sleep(0.05)   # (the backfill's last listing has returned)
+            before = len(sweep_requests())
+            assert await f.live.sweep_all() == 0
+            assert sweep_requests()[before:] == [{"getSignaturesForAddress": len(ADDRS)}]
+            # 4 blocks, each with one transaction of every address and one of the first two: per
+            # address 8, 8 and 4 new signatures, more than one page (3) for each
+            blocks = [chain.add_block([tuple(ADDRS), tuple(ADDRS[:2])]) for _ in range(4)]
+            before = len(sweep_requests())
+            assert await f.live.sweep_all() == 8 + 8 + 4
+            # one batch, then the rest alone: ProgA and ProgB 2 pages more each, MintR 1
+            assert sweep_requests()[before:] == [{"getSignaturesForAddress": len(ADDRS)}] + \
+                [{"getSignaturesForAddress": 1}] * 5
+            await wait_for(lambda: sum(1 for t in rec.txs if t.source == "live") >= 8)
+            f.stop.set()
+            await task
+            return {tx.signature for b in blocks for tx in b.txs}
+
+        new = asyncio.run(main())
+        live = [t.signature for t in rec.txs if t.source == "live"]
+        assert len(live) == len(set(live)) and set(live) == new and len(new) == 8
