@@ -241,6 +241,7 @@ def backfill_pass(url: str, bootstrap: str, data: Path, prefix: str, args, pids:
             "kafka_messages": summary.events + summary.instructions + summary.dead_letters,
             "decode_classify_serialize_s": round(p.cpu_seconds, 2),
             "rpc_requests": listener.rpc_stats.requests, "rpc_errors": listener.rpc_stats.total_errors(),
+            "rpc_calls": dict(listener.rpc_stats.calls),
             "loadavg_at_start": loadavg, "cpu_seconds": cpu,
             "cpu_us_per_tx": {k: round(1e6 * v / max(1, summary.transactions)) for k, v in cpu.items()},
             "gc_main": {"collections": [a - b for a, b in zip(GC_METER.collections, gc_before[0], strict=True)],

@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"depinflow listen: {exc}", file=sys.stderr)
         return 2
     listener = Listener(config)
+    listener.prefork_workers()    # --workers N: forks of this process while it has no thread yet
 
     async def main() -> int:
         stop = asyncio.Event()

@@ -83,6 +83,30 @@ class Listener:
         self.metrics = ListenerMetrics()
         self.metrics.attach(self)
         self.unacknowledged = 0
+        self._pool = None            # backfill workers started by prefork_workers(), not yet in use
+
+    def prefork_workers(self) -> bool:
+        """Start the backfill workers now as forks of this process, if this process is still single-
+        threaded (pipelines.listen.workers.prefork_context); True if it did. Call it before the event
+        loop runs (`depinflow listen` does); otherwise the run starts them from the fork server.
+
+        WHY: the fork server costs ~0.7 CPU-s per start (a second interpreter importing the listener);
+        the registry and network config are built here first, so every worker inherits them."""
+        c = self.config
+        if c.workers <= 0 or c.mode != "addresses" or self._pool is not None:
+            return False
+        from pipelines.listen.workers import WorkerPool, merge_stats, prefork_context
+        ctx = prefork_context()
+        if ctx is None:
+            return False
+        from indexer.decode.registry import default_registry
+        from indexer.networks.config import default_config
+        default_registry()
+        default_config()
+        pool = WorkerPool(c.workers, c, on_stats=lambda delta: merge_stats(self.process_stats, delta), ctx=ctx)
+        pool.spawn()
+        self._pool = pool
+        return True
 
     # -- configuration ------------------------------------------------------------------------------
     def addresses(self) -> list[str]:
@@ -142,6 +166,9 @@ class Listener:
             return await self._arun(stop, until_caught_up, require_final)
         finally:
             restore_gc(gc_before)
+            if self._pool is not None:     # preforked workers the run never took (it stopped early)
+                pool, self._pool = self._pool, None
+                await asyncio.get_running_loop().run_in_executor(None, pool.close, self.config.shutdown_grace)
 
     async def _arun(self, stop: threading.Event | asyncio.Event | None, until_caught_up: bool,
                     require_final: bool) -> ListenerSummary:
@@ -164,7 +191,9 @@ class Listener:
         pool = None
         if c.workers > 0 and c.mode == "addresses":
             from pipelines.listen.workers import WorkerPool, merge_stats
-            pool = WorkerPool(c.workers, c, on_stats=lambda delta: merge_stats(self.process_stats, delta))
+            pool, self._pool = self._pool, None
+            if pool is None:
+                pool = WorkerPool(c.workers, c, on_stats=lambda delta: merge_stats(self.process_stats, delta))
             await loop.run_in_executor(None, pool.start, loop)
             settings.chunk_runner = pool.run_chunk
         self.follower = Follower(rpc, processor, CheckpointStore(c.checkpoint), settings, self.source_stats)

@@ -12,6 +12,7 @@ Live mode stays in the main process (low volume, latency matters).
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import multiprocessing
 import threading
@@ -53,30 +54,64 @@ def worker_context() -> multiprocessing.context.BaseContext:
     return ctx
 
 
-class WorkerPool:
-    """N worker processes (see worker_context); `run_chunk` is Backfill's chunk_runner."""
+def prefork_context() -> multiprocessing.context.BaseContext | None:
+    """A plain fork of this process, or None when that is not safe here (then: worker_context).
 
-    def __init__(self, n: int, config: Any, on_stats=None) -> None:
+    WHY: the fork server is a second interpreter that imports the whole listener again and builds the
+    registry (~0.7 CPU-s at every `depinflow listen --workers N` start: ~20 us per transaction of a
+    36k-transaction backfill). A process that has imported the listener but not started any thread
+    yet (the CLI, before its event loop, producers and executors exist) is just as clean a parent,
+    and forking it costs milliseconds. With a second thread alive, a fork could copy a lock held
+    mid-operation, so then there is no fork."""
+    if threading.active_count() != 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    return multiprocessing.get_context("fork")
+
+
+class WorkerPool:
+    """N worker processes (see worker_context); `run_chunk` is Backfill's chunk_runner.
+
+    `ctx`: where workers come from (default worker_context(): the fork server; prefork_context() for
+    a fork of this process, which then has to `spawn()` them before it starts any thread)."""
+
+    def __init__(self, n: int, config: Any, on_stats=None,
+                 ctx: multiprocessing.context.BaseContext | None = None) -> None:
         self.n = n
         self.config = config
         self.on_stats = on_stats
-        self._ctx = worker_context()
+        self._ctx = ctx if ctx is not None else worker_context()
         self._workers: list[tuple[multiprocessing.Process, Connection, threading.Lock]] = []
         self._futures: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future]] = {}
         self._ids = itertools.count(1)
         self._load = [0] * n
         self._readers: list[threading.Thread] = []
 
+    def spawn(self) -> None:
+        """Start the worker processes (idempotent; needs no event loop and starts no thread)."""
+        if self._workers:
+            return
+        cfg = asdict(self.config)
+        forking = self._ctx.get_start_method() == "fork"
+        if forking:
+            # what this process built so far is shared with the workers: keep their collections from
+            # traversing (and copying the pages of) it, as the fork server's gc.freeze does (preload)
+            gc.freeze()
+        try:
+            for i in range(self.n):
+                parent, child = self._ctx.Pipe()
+                proc = self._ctx.Process(target=worker_main, args=(child, cfg), name=f"depinflow-backfill-{i}",
+                                         daemon=True)
+                proc.start()
+                child.close()
+                self._workers.append((proc, parent, threading.Lock()))
+        finally:
+            if forking:
+                gc.unfreeze()    # (this process's own collections see its objects again)
+
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        cfg = asdict(self.config)
-        for i in range(self.n):
-            parent, child = self._ctx.Pipe()
-            proc = self._ctx.Process(target=worker_main, args=(child, cfg), name=f"depinflow-backfill-{i}",
-                                     daemon=True)
-            proc.start()
-            child.close()
-            self._workers.append((proc, parent, threading.Lock()))
+        self.spawn()
+        for i, (_, parent, _) in enumerate(self._workers):
             reader = threading.Thread(target=self._read, args=(i, parent), daemon=True)
             reader.start()
             self._readers.append(reader)

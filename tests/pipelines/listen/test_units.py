@@ -284,3 +284,39 @@ def test_backfill_workers_are_forked_with_the_registry_built_and_the_servers_obj
     finally:
         proc.join(30)
     assert proc.exitcode == 0
+
+
+_PREFORK_PROBE = """
+import threading
+from pipelines.listen.config import ListenerConfig
+from pipelines.listen.service import Listener
+from pipelines.listen.workers import prefork_context
+
+listener = Listener(ListenerConfig(rpc_url="http://127.0.0.1:1", bootstrap="127.0.0.1:1", workers=2,
+                                   checkpoint="{checkpoint}"))
+assert threading.active_count() == 1
+assert listener.prefork_workers() is True
+pool = listener._pool
+assert pool._ctx.get_start_method() == "fork" and len(pool._workers) == 2
+assert all(proc.is_alive() for proc, _, _ in pool._workers)
+assert listener.prefork_workers() is False          # once
+procs = [proc for proc, _, _ in pool._workers]
+pool.close(10)
+assert [proc.exitcode for proc in procs] == [0, 0]
+t = threading.Thread(target=threading.Event().wait, args=(5,), daemon=True)
+t.start()
+assert prefork_context() is None                    # a second thread: no plain fork
+print("ok")
+"""
+
+
+def test_cli_listener_forks_its_backfill_workers_itself_while_single_threaded(tmp_path):
+    """`depinflow listen --workers N` forks the workers from its own (still thread-free) process
+    instead of starting a fork server (a second interpreter importing everything again)."""
+    import subprocess
+    import sys
+
+    code = _PREFORK_PROBE.format(checkpoint=tmp_path / "cp.json")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "ok"
