@@ -259,6 +259,17 @@ class ConfluentSource:
         return recs[-1].offset() + 1
 
     @staticmethod
+    def offset(rec) -> int:
+        return rec.offset()
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Fetch `tp` again from `offset` (librdkafka drops what it had fetched past it)."""
+        from confluent_kafka import TopicPartition as CTP
+
+        self.consumer.seek(CTP(tp.topic, tp.partition, offset))
+        self._positions[tp] = offset
+
+    @staticmethod
     def values(recs: Sequence) -> list[bytes | None]:
         from confluent_kafka import Message
 
@@ -391,6 +402,14 @@ class KafkaPythonSource:
     @staticmethod
     def next_offset(recs: list) -> int:
         return recs[-1].offset + 1
+
+    @staticmethod
+    def offset(rec) -> int:
+        return rec.offset
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Fetch `tp` again from `offset` (kafka-python discards fetched records past it)."""
+        self.consumer.seek(tp, offset)
 
     @staticmethod
     def values(recs: Sequence) -> list[bytes | None]:

@@ -31,6 +31,9 @@ class SinkMetrics:
                          ["topic", "partition"], registry=r)
         self.committed = Gauge("depinflow_sink_committed_offset", "last committed offset",
                                ["topic", "partition"], registry=r)
+        self.offsets_skipped = Counter("depinflow_sink_offsets_skipped",
+                                       "offsets never handed out by the broker, given up after refetching",
+                                       ["topic", "partition"], registry=r)
         self.retries = Counter("depinflow_sink_retries", "batch retries while ClickHouse is unavailable",
                                registry=r)
         self.last_commit = Gauge("depinflow_sink_last_commit_timestamp_seconds",

@@ -40,6 +40,7 @@ from pipelines.sink import jsonflows, jsoninstructions
 from pipelines.sink.columns import flow_columns
 from pipelines.sink.config import SinkConfig
 from pipelines.sink.consumer import CommitFailed, KafkaPythonSource, open_source
+from pipelines.sink.gaps import OffsetGaps
 from pipelines.sink.metrics import SinkMetrics
 from pipelines.sink.rows import (
     KIND_DEADLETTER,
@@ -135,6 +136,8 @@ class SinkStats:
     commits: int = 0
     abandoned_batches: int = 0
     carried_reconciles: int = 0  # writes that left their reconciliation (and commit) to a later one
+    hole_refetches: int = 0      # fetches that skipped offsets and were read again (gaps.py) ...
+    offsets_skipped: int = 0     # ... and offsets given up on after retrying (reported as errors)
     json_rows: int = 0           # flow rows parsed and inserted by ClickHouse (jsonflows.py) ...
     json_refused: int = 0        # ... and table groups it refused (those went the exact path)
     # where the time goes (seconds): Kafka fetch, message -> row, ClickHouse writes, offset commits
@@ -250,6 +253,7 @@ class Sink:
         self._stop = threading.Event()
         self._flushing = False
         self._drained = False      # the last poll returned fewer records than asked: nothing more queued
+        self._gaps = OffsetGaps()
         self._metrics_server = None
         self._pool: ThreadPoolExecutor | None = None
         self._flush_pool: ThreadPoolExecutor | None = None
@@ -370,6 +374,9 @@ class Sink:
         n = 0
         json_path = self._json_flows
         for tp, recs in records.items():
+            recs = self._without_holes(tp, recs)
+            if not recs:
+                continue
             kind = self.kinds[tp.topic]
             if kind == KIND_FLOW and json_path:
                 self._add_raw_flows(tp, recs)
@@ -393,6 +400,23 @@ class Sink:
             self.stats.poll_seconds += t1 - t0
             self.stats.parse_seconds += time.perf_counter() - t1
         return n
+
+    def _without_holes(self, tp: TopicPartition, recs: list) -> list:
+        """The records up to a hole in the partition's offsets; from the hole on, fetch again (gaps.py)."""
+        codec = self._codec
+        verdict = self._gaps.check(tp, lambda: [codec.offset(r) for r in recs], codec.offset(recs[0]),
+                                   codec.offset(recs[-1]), len(recs))
+        if verdict.skipped is not None:
+            hole = verdict.skipped
+            self.stats.offsets_skipped += hole.end - hole.start
+            self.metrics.offsets_skipped.labels(tp.topic, str(tp.partition)).inc(hole.end - hole.start)
+            log.error("sink_offsets_skipped", topic=tp.topic, partition=tp.partition, start=hole.start,
+                      end=hole.end, why="still missing after refetching; deleted by retention, or not dense")
+        if verdict.seek_to is not None:
+            self.stats.hole_refetches += 1
+            log.warning("sink_offset_hole_refetch", topic=tp.topic, partition=tp.partition, offset=verdict.seek_to)
+            self._consumer.seek(tp, verdict.seek_to)
+        return recs if verdict.keep == len(recs) else recs[:verdict.keep]
 
     @property
     def _json_flows(self) -> bool:
@@ -867,6 +891,7 @@ class Sink:
             consumer.resume(assigned)
 
     def _on_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._gaps.forget(assigned)
         log.info("sink_partitions_assigned", partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in assigned))
 
     def _on_lost(self, lost: list[TopicPartition]) -> None:
@@ -874,6 +899,7 @@ class Sink:
         partitions, so nothing fetched may be committed. The write in flight finishes (its rows are
         harmless duplicates for the new owner's re-read) and its offsets are dropped."""
         log.warning("sink_partitions_lost", partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in lost))
+        self._gaps.forget(lost)
         if self._pending is not None:
             _batch, _started, future = self._pending
             self._pending = None
@@ -888,6 +914,7 @@ class Sink:
     def _on_revoked(self, revoked) -> None:
         """Commit what we hold before losing the partitions; if we cannot, drop it uncommitted
         (positions restart from the committed offsets after the rebalance, so nothing is lost)."""
+        self._gaps.forget(revoked)
         if not self._batch.offsets and self._pending is None and not self._held:
             return
         if self._flushing:
