@@ -39,6 +39,7 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("sink", "json_flows"): "json_flows",
     ("sink", "json_min_rows"): "json_min_rows",
     ("sink", "reconcile_seconds"): "reconcile_seconds",
+    ("sink", "bulk_rate"): "bulk_rate",
     ("metrics", "port"): "metrics_port",
     ("metrics", "host"): "metrics_host",
 }
@@ -57,6 +58,7 @@ ENV_VARS: dict[str, str] = {
     "DEPINFLOW_SINK_MIGRATE": "migrate",
     "DEPINFLOW_SINK_JSON_MIN_ROWS": "json_min_rows",
     "DEPINFLOW_SINK_RECONCILE_SECONDS": "reconcile_seconds",
+    "DEPINFLOW_SINK_BULK_RATE": "bulk_rate",
     "DEPINFLOW_METRICS_PORT": "metrics_port",
     "DEPINFLOW_METRICS_HOST": "metrics_host",
 }
@@ -82,6 +84,9 @@ class SinkConfig:
     # while the next batch waits for the writer, a write may leave its commitment reconciliation to a
     # later one, for at most this long (its offsets are committed only once reconciled; Sink._reconcile_or_carry)
     reconcile_seconds: float = 1.0
+    # messages/s from which a caught-up sink still batches by batch_seconds (a backfill streaming in:
+    # fewer, larger writes) instead of writing at once; 0: always write at once (sink/inflow.py)
+    bulk_rate: float = 2000.0
     retry_initial_seconds: float = 0.5    # ClickHouse down: exponential backoff from here ...
     retry_max_seconds: float = 30.0       # ... up to here, forever (nothing is committed meanwhile)
     migrate: bool = True                  # apply schemas/clickhouse migrations on start
@@ -117,6 +122,8 @@ class SinkConfig:
             raise ConfigError("json_min_rows must be >= 0")
         if self.reconcile_seconds < 0:
             raise ConfigError("reconcile_seconds must be >= 0")
+        if self.bulk_rate < 0:
+            raise ConfigError("bulk_rate must be >= 0")
         if self.kafka_client not in ("auto", "confluent", "kafka-python"):
             raise ConfigError("kafka client must be auto, confluent or kafka-python")
         if self.assignment not in ("group", "manual"):

@@ -41,6 +41,7 @@ from pipelines.sink.columns import flow_columns
 from pipelines.sink.config import SinkConfig
 from pipelines.sink.consumer import CommitFailed, KafkaPythonSource, open_source
 from pipelines.sink.gaps import OffsetGaps
+from pipelines.sink.inflow import InflowMeter
 from pipelines.sink.metrics import SinkMetrics
 from pipelines.sink.rows import (
     KIND_DEADLETTER,
@@ -253,6 +254,7 @@ class Sink:
         self._stop = threading.Event()
         self._flushing = False
         self._drained = False      # the last poll returned fewer records than asked: nothing more queued
+        self._inflow = InflowMeter(config.bulk_rate)
         self._gaps = OffsetGaps()
         self._metrics_server = None
         self._pool: ThreadPoolExecutor | None = None
@@ -395,6 +397,7 @@ class Sink:
         self._drained = n < asked
         self.stats.messages += n
         if n:
+            self._inflow.record(t1, n)
             if not self.stats.first_fetch_at:
                 self.stats.first_fetch_at = t1
             self.stats.poll_seconds += t1 - t0
@@ -474,12 +477,16 @@ class Sink:
         runs, what arrives meanwhile forms the next batch, and a sink behind its topics batches by
         batch_rows / batch_seconds as before. Caught up, not merely a short poll: kafka-python hands
         out a backlog in small polls, and writing each (~0.2 s of fixed cost) made a crash-suite
-        drain of a few thousand messages take minutes."""
+        drain of a few thousand messages take minutes. Not while a backfill streams in (InflowMeter):
+        a sink that keeps up with a fast listener is caught up after every poll, and writing then
+        paid the fixed cost per statement for every few thousand rows."""
         if not self._batch.count:
             return False
         if self._due():
             return True
-        return self._drained and (self._pending is None or self._pending[2].done()) and self._caught_up()
+        if not self._drained or (self._pending is not None and not self._pending[2].done()):
+            return False
+        return not self._inflow.streaming(time.perf_counter()) and self._caught_up()
 
     def _caught_up(self) -> bool:
         assigned = self._consumer.assignment()

@@ -16,6 +16,7 @@ from pipelines.kafka.messages import flow_message, record_message
 from pipelines.kafka.topics import Topics, ensure_topics
 from pipelines.sink.config import ConfigError, SinkConfig
 from pipelines.sink.consumer import FETCH_WAIT_MS, client_settings, open_source
+from pipelines.sink.inflow import QUIET_SECONDS, InflowMeter
 from tests.pipelines.sink.helpers import listener_day, status_record
 from tests.pipelines.sink.test_jsonflows import event, table_rows
 from tests.pipelines.sink.test_sink_faults import committed
@@ -204,3 +205,65 @@ def test_carried_reconciliation_commits_only_reconciled_rows_and_ends_exact(sink
     assert committed(sink_env, group, topics.status) == published["status"]
     rows = sink_env.q("SELECT commitment, count() FROM {db}.usage_fees FINAL GROUP BY commitment")
     assert rows == [("finalized", published["flows"])]
+
+
+def test_bulk_rate_setting(tmp_path):
+    assert SinkConfig().bulk_rate == 2000
+    f = tmp_path / "sink.toml"
+    f.write_text("[sink]\nbulk_rate = 500\n")
+    assert SinkConfig.load(f, env={}).bulk_rate == 500
+    assert SinkConfig.load(f, env={"DEPINFLOW_SINK_BULK_RATE": "0"}).bulk_rate == 0
+    with pytest.raises(ConfigError, match="bulk_rate"):
+        SinkConfig(bulk_rate=-1)
+
+
+def test_inflow_meter_tells_a_stream_from_a_trickle_and_a_pause():
+    meter = InflowMeter(bulk_rate=1000)
+    assert not meter.streaming(0.0)                    # nothing yet
+    for i in range(10):                                # 100 messages every 0.05 s: 2,000 a second
+        meter.record(10.0 + i * 0.05, 100)
+    now = 10.0 + 9 * 0.05
+    assert meter.rate(now) == 1000.0                   # the 10 polls of the last second (window 1 s)
+    assert meter.streaming(now)
+    assert not meter.streaming(now + QUIET_SECONDS + 0.01)   # paused: write what is held
+    assert meter.rate(now + 1.5) == 0.0                # the window moved past every poll
+    live = InflowMeter(bulk_rate=1000)
+    for i in range(5):                                 # a slot's burst of 70 every 0.4 s: live traffic
+        live.record(i * 0.4, 70)
+    assert not live.streaming(4 * 0.4)
+    off = InflowMeter(bulk_rate=0)
+    off.record(1.0, 10**6)
+    assert not off.streaming(1.0)                      # 0: always write as soon as caught up
+
+
+def test_a_backfill_streaming_in_is_written_in_batch_seconds_batches(sink_env):
+    """~6,000 messages a second for ~3 s into a sink that keeps up: above bulk_rate it batches by
+    batch_seconds (at most ~one write per 1.5 s, plus the first and the last), instead of writing
+    every time it has caught up; the last rows follow within seconds of the stream's end."""
+    sink = sink_env.sink("bulk", kafka_client="confluent", assignment="manual", batch_seconds=1.5,
+                         bulk_rate=1000, json_min_rows=1000)
+    sink.start()
+    stop = threading.Event()
+    thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
+    thread.start()
+    msgs = [flow_message(sink_env.topics.flows, event(i)) for i in range(18_000)]
+    producer = make_producer(sink_env.bootstrap)
+    try:
+        started = time.monotonic()
+        for k in range(0, len(msgs), 300):
+            for m in msgs[k:k + 300]:
+                producer.send(m.topic, key=m.key, value=m.value, headers=m.headers)
+            producer.flush()
+            time.sleep(max(0.0, started + (k + 300) / 6000 - time.monotonic()))
+        streamed = time.monotonic() - started
+        deadline = time.monotonic() + 60
+        while sink_env.q("SELECT count() FROM {db}.usage_fees")[0][0] < len(msgs) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        tail = time.monotonic() - started - streamed
+    finally:
+        stop.set()
+        thread.join(30)
+        producer.close()
+    assert sink_env.q("SELECT count(), uniqExact(signature) FROM {db}.usage_fees") == [(18_000, 18_000)]
+    assert sink.stats.batches <= streamed / 1.5 + 3, (sink.stats.batches, streamed)
+    assert tail < 15, tail
