@@ -362,10 +362,17 @@ class SinkProcess:
         except (OSError, ValueError):
             return {"messages": 0, "batches": 0, "commits": 0, "rows": 0}
 
-    def wait_consumed(self, messages: int, poll: float = 0.05) -> dict:
+    def wait_consumed(self, messages: int, poll: float = 0.05, stall_seconds: float = 120.0) -> dict:
         """Until the sink has written (and committed) a row for each of `messages` messages: every
-        message of these topics becomes exactly one row write (duplicates included, merged later)."""
+        message of these topics becomes exactly one row write (duplicates included, merged later).
+        A sink that writes nothing for `stall_seconds` short of the count fails the run (it once sat
+        idle one row short for 20 minutes: a broker fetch had skipped an offset, pipelines/sink/gaps.py)."""
+        last, since = -1, time.monotonic()
         while (p := self.progress())["rows"] < messages:
+            if p["rows"] != last:
+                last, since = p["rows"], time.monotonic()
+            elif time.monotonic() - since > stall_seconds:
+                raise RuntimeError(f"sink stalled at {p['rows']} of {messages} rows for {stall_seconds:.0f} s: {p}")
             time.sleep(poll)
         return p
 
