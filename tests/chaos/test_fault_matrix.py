@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from indexer.devchain import FaultConfig, SimConfig, generate_ledger, serve_in_thread
 from indexer.devchain.server import CONFIRMED_LAG
 from pipelines.listen.config import ListenerConfig
 from pipelines.listen.service import Listener
 from tests.chaos.harness import LONG
+from tests.kafkaread import read_topic
 
 RATE = float(os.environ.get("DEPINFLOW_FAULT_RATE", "0.25"))   # "high": a quarter of all requests
 
@@ -208,16 +208,8 @@ def run_live(case: Case, ledger, faults, bootstrap: str, prefix: str, tmp_path, 
     return listener, sorted(first_seen.values()), drain
 
 
-def consume(bootstrap: str, topic: str, idle_ms: int = 2000) -> list:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             consumer_timeout_ms=idle_ms, auto_offset_reset="earliest")
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        return list(consumer)
-    finally:
-        consumer.close()
+def consume(bootstrap: str, topic: str) -> list:
+    return read_topic(bootstrap, topic)
 
 
 def published_totals(bootstrap: str, prefix: str) -> dict[tuple, int]:
@@ -227,7 +219,7 @@ def published_totals(bootstrap: str, prefix: str) -> dict[tuple, int]:
         v = orjson.loads(m.value)
         latest[v["event_id"]] = v
     status = {}
-    for m in consume(bootstrap, f"{prefix}.status.v1", idle_ms=1000):
+    for m in consume(bootstrap, f"{prefix}.status.v1"):
         s = orjson.loads(m.value)
         status[s["signature"]] = s
     sums: dict[tuple, int] = defaultdict(int)

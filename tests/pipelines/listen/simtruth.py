@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
 
 from indexer.devchain import Ledger
 from indexer.networks.watch import watched_addresses
+from tests.kafkaread import read_topic
 
 WATCHED = frozenset(a for addrs in watched_addresses().values() for a in addrs)
 
@@ -44,18 +44,9 @@ def totals(events) -> dict[tuple, int]:
     return dict(sums)
 
 
-def consume(bootstrap: str, topic: str, idle_ms: int = 2500) -> list:
-    """Every message of `topic` from the beginning (until the topic stays idle for idle_ms)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             consumer_timeout_ms=idle_ms, auto_offset_reset="earliest")
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        return list(consumer)
-    finally:
-        consumer.close()
+def consume(bootstrap: str, topic: str) -> list:
+    """Every message of `topic` from the beginning, up to the partitions' high watermarks."""
+    return read_topic(bootstrap, topic)
 
 
 def values(messages) -> list[dict]:
@@ -65,7 +56,7 @@ def values(messages) -> list[dict]:
 def final_flows(bootstrap: str, prefix: str) -> tuple[dict[str, dict], dict[str, str], int]:
     """(event_id -> latest flow event, signature -> last status, raw flow message count)."""
     flows = consume(bootstrap, f"{prefix}.flows.v1")
-    statuses = values(consume(bootstrap, f"{prefix}.status.v1", idle_ms=1000))
+    statuses = values(consume(bootstrap, f"{prefix}.status.v1"))
     latest: dict[str, dict] = {}
     for v in values(flows):
         latest[v["event_id"]] = v

@@ -65,7 +65,7 @@ def test_backfill_of_a_simulated_day_publishes_exactly_the_truth(ledger, bootstr
     # RENDER Transfers that name no watched account (address listening cannot find them)
     missing = {e["event_id"] for e in ledger.expected_events() if not e["forked"]} - set(flows)
     assert all(not listable(ledger, eid.split(":")[0]) for eid in missing)
-    instructions = values(consume(bootstrap, f"{prefix}.instructions.v1", idle_ms=1500))
+    instructions = values(consume(bootstrap, f"{prefix}.instructions.v1"))
     assert instructions and all(r["commitment"] == "finalized" for r in instructions)
     # checkpoint: done and durable; the seam is the simulator's finalized tip
     cp = listener.follower.store.load()

@@ -41,10 +41,10 @@ def test_every_delivery_resolves_after_its_messages_are_acknowledged(client, boo
         assert pub.messages == sum(d.messages for d in deliveries)
     asyncio.run(main())
 
-    got = consume(bootstrap, flows, idle_ms=1500)
+    got = consume(bootstrap, flows)
     assert len(got) == sum(i % 3 for i in range(300))
     partitions = defaultdict(set)
-    for m in got + consume(bootstrap, other, idle_ms=1000):
+    for m in got + consume(bootstrap, other):
         partitions[(m.topic, m.key)].add(m.partition)
     assert all(len(p) == 1 for p in partitions.values())          # one key -> one partition per topic
     assert {h for m in got for h in m.headers} == {("kind", b"flow")}
@@ -76,8 +76,8 @@ def test_a_batch_resolves_once_after_every_message_is_acknowledged(client, boots
         assert len(latencies) == 5 and pub.messages == 2000
         await pub.aclose()
     asyncio.run(main())
-    assert len(consume(bootstrap, flows, idle_ms=1500)) == 1000
-    assert len(consume(bootstrap, other, idle_ms=1000)) == 1000
+    assert len(consume(bootstrap, flows)) == 1000
+    assert len(consume(bootstrap, other)) == 1000
 
 
 def test_confluent_partitions_keys_like_the_java_and_kafka_python_default_partitioner(bootstrap, topic_factory):
@@ -94,6 +94,6 @@ def test_confluent_partitions_keys_like_the_java_and_kafka_python_default_partit
         await asyncio.wait_for(batch.seal(), 60)
         await pub.aclose()
     asyncio.run(main())
-    got = consume(bootstrap, topic, idle_ms=1500)
+    got = consume(bootstrap, topic)
     assert len(got) == 400 and len({m.partition for m in got}) == 5
     assert all(m.partition == (murmur2(m.key) & 0x7FFFFFFF) % 5 for m in got)
