@@ -41,7 +41,7 @@ from pipelines.sink.columns import flow_columns
 from pipelines.sink.config import SinkConfig
 from pipelines.sink.consumer import CommitFailed, KafkaPythonSource, open_source
 from pipelines.sink.gaps import OffsetGaps
-from pipelines.sink.inflow import InflowMeter
+from pipelines.sink.inflow import BULK_BATCH_SECONDS, InflowMeter
 from pipelines.sink.metrics import SinkMetrics
 from pipelines.sink.rows import (
     KIND_DEADLETTER,
@@ -464,9 +464,16 @@ class Sink:
                     partition=src.partition, offset=src.offset, detail=detail[:300])
 
     def _due(self) -> bool:
+        """Full, or old: batch_seconds, or BULK_BATCH_SECONDS while a backfill streams in (inflow.py)."""
         b = self._batch
-        return b.count >= self.config.batch_rows or (
-            b.count > 0 and time.monotonic() - b.started >= self.config.batch_seconds)
+        if b.count >= self.config.batch_rows:
+            return True
+        if not b.count:
+            return False
+        age = time.monotonic() - b.started
+        if age < self.config.batch_seconds:
+            return False
+        return age >= BULK_BATCH_SECONDS or not self._inflow.streaming(time.perf_counter())
 
     def _ready(self) -> bool:
         """Write the batch now: it is due (full or old), or the sink has read everything its partitions
