@@ -11,6 +11,23 @@ from pipelines.kafka.topics import Topics, ensure_topics
 from pipelines.sink import Sink, SinkConfig
 from tests.pipelines.sink.helpers import Publisher
 
+# WHY these test settings (CI time, tests/pipelines/sink: the behaviours tested do not depend on the lengths):
+# - tansu holds a JoinGroup for about half the member's session timeout: a group member got its partitions
+#   ~5.1 s after subscribing with the 10 s default, ~2.1 s with 3 s (heartbeats every 0.5 s keep it alive);
+# - run_until_idle returns only once every partition is at its high watermark and nothing is held or being
+#   written; its extra quiet time (2 s by default) only guards against messages still arriving, and these
+#   tests publish everything before the sink runs. Tests that publish while a sink runs pass their own.
+GROUP_SESSION = {"session_timeout_ms": 3_000, "heartbeat_interval_ms": 500}
+CONFLUENT_GROUP_SESSION = {"session.timeout.ms": 3_000, "heartbeat.interval.ms": 500}
+IDLE_SECONDS = 0.5
+
+
+class QuickIdleSink(Sink):
+    """The real Sink; only run_until_idle's default quiet time is the tests' (IDLE_SECONDS)."""
+
+    def run_until_idle(self, idle_seconds: float = IDLE_SECONDS, timeout: float = 180.0):
+        return super().run_until_idle(idle_seconds=idle_seconds, timeout=timeout)
+
 
 @dataclass
 class SinkEnv:
@@ -27,12 +44,13 @@ class SinkEnv:
                         retry_initial_seconds=0.05, retry_max_seconds=0.4, poll_timeout_ms=100,
                         # the tests' batches are small: keep them on the JSON paths they test (the
                         # small-batch exact routing has its own tests, test_live_flush.py)
-                        json_min_rows=1)
+                        json_min_rows=1, consumer_overrides=dict(GROUP_SESSION),
+                        confluent_overrides=dict(CONFLUENT_GROUP_SESSION))
         settings.update(overrides)
         return SinkConfig(**settings)
 
     def sink(self, group: str = "sink", **overrides) -> Sink:
-        return Sink(self.config(group, **overrides))
+        return QuickIdleSink(self.config(group, **overrides))
 
     def q(self, sql: str) -> list[tuple]:
         return self.client.query(sql.replace("{db}", self.database)).result_rows
