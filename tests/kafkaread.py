@@ -1,4 +1,4 @@
-"""Read a whole topic in a test: every message from offset 0 up to the partitions' high watermarks.
+"""Kafka helpers for tests. Read a whole topic in a test: every message from offset 0 up to the partitions' high watermarks.
 
 WHY not "until the topic stays idle for N s" (what the tests did): that waited out N seconds (1-2.5 s) on
 every read, ~3.5 s per listener test, and tells nothing more. The tests read after the producer has
@@ -12,6 +12,12 @@ from __future__ import annotations
 import time
 
 from kafka import KafkaConsumer, TopicPartition
+
+# A consumer group member's session in tests whose subject is not the session length: tansu holds a
+# JoinGroup for about half the member's session timeout, so a member got its partitions ~5.1 s after
+# subscribing with the 10 s default and ~2.1 s with 3 s (heartbeats every 0.5 s keep it alive).
+GROUP_SESSION = {"session_timeout_ms": 3_000, "heartbeat_interval_ms": 500}
+CONFLUENT_GROUP_SESSION = {"session.timeout.ms": 3_000, "heartbeat.interval.ms": 500}
 
 
 def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list:

@@ -27,6 +27,7 @@ from pipelines.sink.rows import KIND_DEADLETTER, KIND_FLOW, KIND_INSTRUCTION, KI
 from tests.fuzz.corpus import RandomChooser, listener_messages, sim_ledger, sim_results
 from tests.fuzz.messages import FuzzMessage, expected_fate, fuzz_message
 from tests.fuzz.profiles import LONG, LONG_FACTOR
+from tests.kafkaread import GROUP_SESSION
 
 N_FUZZ = 4000 * (LONG_FACTOR if LONG else 1)
 SEED = 20260328
@@ -80,9 +81,11 @@ def test_damaged_messages_are_dead_lettered_and_the_rest_flows(bootstrap, ch_cli
     group = unique_name("g")
     sink = Sink(SinkConfig(bootstrap=bootstrap, clickhouse_dsn=ch_dsn, database=ch_database,
                            topic_prefix=topics.prefix, group_id=group, batch_rows=400, batch_seconds=0.3,
-                           retry_initial_seconds=0.05, retry_max_seconds=0.4, poll_timeout_ms=100),
+                           retry_initial_seconds=0.05, retry_max_seconds=0.4, poll_timeout_ms=100,
+                           consumer_overrides=dict(GROUP_SESSION)),
                 client=ch_client)
-    stats = sink.run_until_idle(idle_seconds=2.0, timeout=300)
+    # everything is published before the sink starts: quiet time after the high watermarks is a margin only
+    stats = sink.run_until_idle(idle_seconds=0.5, timeout=300)
     assert stats.messages == len(placed)
 
     def q(sql: str) -> list[tuple]:

@@ -10,6 +10,7 @@ from kafka.structs import OffsetAndMetadata
 from infra.local.broker import LocalBroker
 from pipelines.kafka.client import make_consumer, make_producer
 from pipelines.kafka.topics import ensure_topics
+from tests.kafkaread import GROUP_SESSION
 
 
 def test_messages_and_offsets_survive_kill(tmp_path):
@@ -20,7 +21,7 @@ def test_messages_and_offsets_survive_kill(tmp_path):
             producer.send("durable", key=b"k", value=str(i).encode())
         producer.flush()
         producer.close()
-        consumer = make_consumer(broker.bootstrap, "g1", ["durable"])
+        consumer = make_consumer(broker.bootstrap, "g1", ["durable"], **GROUP_SESSION)
         got = []
         deadline = time.monotonic() + 30
         while len(got) < 50 and time.monotonic() < deadline:
@@ -32,7 +33,7 @@ def test_messages_and_offsets_survive_kill(tmp_path):
 
         broker.restart()  # SIGKILL, then start again on the same port and storage
 
-        resumed = make_consumer(broker.bootstrap, "g1", ["durable"])
+        resumed = make_consumer(broker.bootstrap, "g1", ["durable"], **GROUP_SESSION)
         rest = []
         deadline = time.monotonic() + 30
         while len(rest) < 30 and time.monotonic() < deadline:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kafka import TopicPartition
 
 from pipelines.kafka.client import make_consumer, make_producer
+from tests.kafkaread import GROUP_SESSION
 
 
 def _drain(consumer, want: int, timeout_s: float = 30.0) -> list:
@@ -28,7 +29,7 @@ def test_three_partitions_lz4_group_commit_and_resume(bootstrap, topic_factory, 
     producer.close()
 
     group = unique_name("grp")
-    first = make_consumer(bootstrap, group, [topic])
+    first = make_consumer(bootstrap, group, [topic], **GROUP_SESSION)
     got = _drain(first, 120)
     # process the first 120 messages we saw, commit exactly those offsets, then "crash"
     seen = got[:120]
@@ -45,7 +46,7 @@ def test_three_partitions_lz4_group_commit_and_resume(bootstrap, topic_factory, 
     assert partitions_used == {0, 1, 2}
     assert all(r.value.startswith(b"msg-") for r in got)
 
-    second = make_consumer(bootstrap, group, [topic])
+    second = make_consumer(bootstrap, group, [topic], **GROUP_SESSION)
     rest = _drain(second, 300 - sum(offsets.values()))
     second.close(autocommit=False)
     before = {(r.partition, r.offset) for r in seen}

@@ -9,16 +9,14 @@ import pytest
 
 from pipelines.kafka.topics import Topics, ensure_topics
 from pipelines.sink import Sink, SinkConfig
+from tests.kafkaread import CONFLUENT_GROUP_SESSION, GROUP_SESSION
 from tests.pipelines.sink.helpers import Publisher
 
 # WHY these test settings (CI time, tests/pipelines/sink: the behaviours tested do not depend on the lengths):
-# - tansu holds a JoinGroup for about half the member's session timeout: a group member got its partitions
-#   ~5.1 s after subscribing with the 10 s default, ~2.1 s with 3 s (heartbeats every 0.5 s keep it alive);
+# - a group member's session of 3 s (tests/kafkaread.py: a JoinGroup takes ~2.1 s instead of ~5.1 s);
 # - run_until_idle returns only once every partition is at its high watermark and nothing is held or being
 #   written; its extra quiet time (2 s by default) only guards against messages still arriving, and these
 #   tests publish everything before the sink runs. Tests that publish while a sink runs pass their own.
-GROUP_SESSION = {"session_timeout_ms": 3_000, "heartbeat_interval_ms": 500}
-CONFLUENT_GROUP_SESSION = {"session.timeout.ms": 3_000, "heartbeat.interval.ms": 500}
 IDLE_SECONDS = 0.5
 
 

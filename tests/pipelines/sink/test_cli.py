@@ -21,7 +21,9 @@ def test_sink_command_with_config_file_and_env(sink_env, tmp_path):
     events = [e for e, _ in flow_events(ledger())[:200]]
     sink_env.publisher.flows(events)
     cfg = tmp_path / "sink.toml"
+    # the consumer table: a 3 s group session (tests/kafkaread.py: the group join takes ~2 s instead of ~5 s)
     cfg.write_text(f'[kafka]\nbootstrap = "{sink_env.bootstrap}"\ngroup_id = "cli"\n'
+                   f'consumer = {{ session_timeout_ms = 3000, heartbeat_interval_ms = 500 }}\n'
                    f'[sink]\nbatch_rows = 64\nbatch_seconds = 0.2\n')
     env = {"DEPINFLOW_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'ch'}", "DEPINFLOW_TOPIC_PREFIX": sink_env.topics.prefix,
            "DEPINFLOW_CLICKHOUSE_DATABASE": "clidb"}
