@@ -94,9 +94,18 @@ def drain(sink: Service, fresh_sink: Service, report: Report) -> subprocess.Comp
     The fallback still proves nothing was lost or double-counted between Kafka and ClickHouse (a replay must
     leave every total unchanged), but not the crashed group's own commit position, which is why it is
     reported in the run's line. A drain that had partitions and still did not finish is a failure."""
-    args = ["--until-idle", "--idle-seconds", "3", "--log-level", "INFO"]
+    # WHY these drain settings: nothing is killed any more and the listener has published everything (it ran
+    # to caught up), so the quiet time after the high watermarks is a margin only (1 s), and the backlog of
+    # the finalization (every event again, finalized) goes in batches of up to 2 s instead of the chaos
+    # phase's 0.3 s (seed 4243 drained ~2,000 rows in ~20 batches of 50-150 rows: 14-16 s)
+    args = ["--until-idle", "--idle-seconds", "1", "--batch-seconds", "2", "--log-level", "INFO"]
     if report.assignment == "manual":             # no group join: nothing for the broker to stall
         return sink.run_to_end(args, timeout=STEP_TIMEOUT)
+    # the drain's group join with a 3 s session: tansu holds a JoinGroup ~half the session (5 s -> 2 s);
+    # the crashed members left at the SIGTERM stop before it, so no dead member's session is waited out
+    quick = sink.workdir / "drain-session.toml"
+    quick.write_text("[kafka]\nconsumer = { session_timeout_ms = 3000, heartbeat_interval_ms = 500 }\n")
+    args += ["--config", str(quick)]
     try:
         return sink.run_to_end(args, timeout=GROUP_STALL)
     except subprocess.TimeoutExpired:
