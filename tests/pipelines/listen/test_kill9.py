@@ -39,7 +39,8 @@ def listen_cmd(node, bootstrap: str, prefix: str, checkpoint: Path, *extra: str)
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_kill9_at_random_points_then_restart_gives_the_truth(ledger, bootstrap, unique_name, tmp_path, workers):
-    """workers=2: the backfill runs in worker processes (forked by a fork server); a kill -9 of the
+    """workers=2: the backfill runs in worker processes (forks of the listener, made before it starts
+    any thread: Listener.prefork_workers); a kill -9 of the
     listener leaves them to finish their chunks and exit, the checkpoint never covers their work."""
     rng = random.Random(int(os.environ.get("DEPINFLOW_KILL_SEED", "20261126")) + workers)
     prefix = unique_name("lk")
