@@ -99,8 +99,12 @@ class WorkerPool:
         try:
             for i in range(self.n):
                 parent, child = self._ctx.Pipe()
-                proc = self._ctx.Process(target=worker_main, args=(child, cfg), name=f"depinflow-backfill-{i}",
-                                         daemon=True)
+                # a fork inherits every open descriptor: the worker must close the parent's ends of
+                # its own and its elder siblings' pipes, or a killed parent's pipes never reach EOF
+                # and the workers outlive it (orphans waiting for chunks forever)
+                inherited = [parent, *(conn for _, conn, _ in self._workers)] if forking else []
+                proc = self._ctx.Process(target=worker_main, args=(child, cfg, inherited),
+                                         name=f"depinflow-backfill-{i}", daemon=True)
                 proc.start()
                 child.close()
                 self._workers.append((proc, parent, threading.Lock()))
@@ -183,10 +187,13 @@ def _resolve(fut: asyncio.Future, exc: Exception | None) -> None:
 
 
 # -- the worker process ---------------------------------------------------------------------------------
-def worker_main(conn: Connection, cfg: dict) -> None:
+def worker_main(conn: Connection, cfg: dict, inherited: list[Connection] | None = None) -> None:
     import logging
 
     from pipelines.listen.processor import tune_gc
+
+    for other in inherited or ():    # (a plain fork: the parent's ends of the pipes, see WorkerPool.spawn)
+        other.close()
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     tune_gc()

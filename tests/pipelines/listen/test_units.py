@@ -320,3 +320,49 @@ def test_cli_listener_forks_its_backfill_workers_itself_while_single_threaded(tm
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "ok"
+
+
+_ORPHAN_PROBE = """
+import sys, time
+from pipelines.listen.config import ListenerConfig
+from pipelines.listen.service import Listener
+
+listener = Listener(ListenerConfig(rpc_url="http://127.0.0.1:1", bootstrap="127.0.0.1:1", workers=2,
+                                   checkpoint="{checkpoint}"))
+assert listener.prefork_workers() is True
+print(" ".join(str(proc.pid) for proc, _, _ in listener._pool._workers), flush=True)
+time.sleep(120)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_preforked_workers_exit_when_the_listener_is_killed(tmp_path):
+    """A kill -9 of `depinflow listen` must not leave its forked workers behind: each closes the
+    parent's ends of the pipes it inherited, so the parent's death is an EOF to every worker."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    probe = subprocess.Popen([sys.executable, "-c", _ORPHAN_PROBE.format(checkpoint=tmp_path / "cp.json")],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    pids = [int(p) for p in probe.stdout.readline().split()]
+    assert len(pids) == 2 and all(_running(p) for p in pids)
+    time.sleep(1.0)                       # the workers are set up and waiting for chunks
+    os.kill(probe.pid, signal.SIGKILL)
+    probe.wait(10)
+    deadline = time.monotonic() + 20
+    while any(_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [p for p in pids if _running(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert left == []
