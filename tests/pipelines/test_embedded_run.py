@@ -48,6 +48,10 @@ def test_run_until_caught_up_equals_ground_truth_and_report_totals(tmp_path: Pat
     assert len(_jsonl(truth.stdout)) > 10
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_for(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -61,8 +65,12 @@ def _wait_for(predicate, timeout: float, what: str):
 def test_sql_answers_while_running_and_ctrl_c_stops_everything(tmp_path: Path):
     data = tmp_path / "data"
     log = open(tmp_path / "run.log", "w")
+    # the child gets Ctrl-C's default handling whatever pytest inherited: a suite started in the background
+    # (`cmd &` without job control, nohup) ignores SIGINT, the child inherited SIG_IGN and Python then installs
+    # no KeyboardInterrupt handler, so the Ctrl-C below did nothing and the test hung 90 s
     proc = subprocess.Popen([*DEPINFLOW, "run", "--data-dir", str(data), "--seed", "5"], stdout=log,
-                            stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
+                            stderr=subprocess.STDOUT, env=_env(), start_new_session=True,
+                            preexec_fn=_default_sigint)
     try:
         _wait_for(lambda: "following the chain" in (tmp_path / "run.log").read_text(), 600, "catch-up")
         assert (data / "query.json").exists()
