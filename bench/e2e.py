@@ -291,9 +291,11 @@ def sink_worker(ns: argparse.Namespace) -> int:
     dsn = chdb_dsn(work / "clickhouse")
     client = get_client(dsn)
     # the embedded `depinflow run` topology: one sink, manual assignment, confluent-kafka (pipelines/embedded.py)
-    sink = Sink(SinkConfig(bootstrap=ns.bootstrap, clickhouse_dsn=dsn, topic_prefix=ns.prefix,
-                           group_id="bench-sink", batch_seconds=ns.batch_seconds, batch_rows=ns.batch_rows,
-                           assignment="manual", kafka_client="auto"),
+    # DEPINFLOW_SINK_* settings from the environment apply (e.g. DEPINFLOW_SINK_BULK_RATE=0 for an A/B);
+    # the bench's own settings go on top
+    sink = Sink(SinkConfig.load(bootstrap=ns.bootstrap, clickhouse_dsn=dsn, topic_prefix=ns.prefix,
+                                group_id="bench-sink", batch_seconds=ns.batch_seconds, batch_rows=ns.batch_rows,
+                                assignment="manual", kafka_client="auto", database="depinflow"),
                 client=client)
     sink.start()
     trace = SinkTrace(sink) if ns.trace else None
