@@ -1,10 +1,10 @@
 """Holes in a partition's offsets: read them again instead of stepping over them.
 
-WHY: the offsets of depinflow's topics are dense (no compaction, no transactions), so a fetch that
-hands out offset N+2 after N means the broker served a partial view of its log. Seen with tansu's
-memory storage in bench/e2e.py (2026-11-26): a fetch response lacked flows partition 0 offset 9497
-(a later read of the log had it); the consumer moved past it, the sink committed past it, and one
-flow event never reached ClickHouse. The sink now takes the records before a hole, seeks back to the
+WHY: the offsets of depinflow's topics are dense (no compaction, no transactions), so a consumer
+that hands out offset N+2 after N saw a partial view of the log (served by the broker or made by the
+client library; which one was not determined). Seen with tansu's memory storage in bench/e2e.py
+(2026-11-26): the sink's consumer never handed out flows partition 0 offset 9497 (a later read of
+the log had it); the sink committed past it, and one flow event never reached ClickHouse. The sink now takes the records before a hole, seeks back to the
 hole and fetches again. A hole still there after `retry_seconds` is taken as real (retention deleted
 records the group had not read yet, or someone else's topic with transactions or compaction): the
 sink moves on and reports the offsets it could not read, loudly, never silently.
