@@ -32,14 +32,19 @@ def test_consumer_settings_fetch_wait_default_and_override():
     assert client_settings("kafka-python", {"fetch_max_wait_ms": 7}) == {"fetch_max_wait_ms": 7}
 
 
-def test_json_min_rows_setting(tmp_path):
-    assert SinkConfig().json_min_rows == 1000
+@pytest.mark.parametrize(("name", "default", "in_file", "env_var"), [
+    ("json_min_rows", 1000, 5, "DEPINFLOW_SINK_JSON_MIN_ROWS"),
+    ("bulk_rate", 2000, 500, "DEPINFLOW_SINK_BULK_RATE"),
+])
+def test_flush_policy_setting(tmp_path, name, default, in_file, env_var):
+    """Default, [sink] in the config file, the environment over the file, and a negative value refused."""
+    assert getattr(SinkConfig(), name) == default
     f = tmp_path / "sink.toml"
-    f.write_text("[sink]\njson_min_rows = 5\n")
-    assert SinkConfig.load(f, env={}).json_min_rows == 5
-    assert SinkConfig.load(f, env={"DEPINFLOW_SINK_JSON_MIN_ROWS": "0"}).json_min_rows == 0
-    with pytest.raises(ConfigError, match="json_min_rows"):
-        SinkConfig(json_min_rows=-1)
+    f.write_text(f"[sink]\n{name} = {in_file}\n")
+    assert getattr(SinkConfig.load(f, env={}), name) == in_file
+    assert getattr(SinkConfig.load(f, env={env_var: "0"}), name) == 0
+    with pytest.raises(ConfigError, match=name):
+        SinkConfig(**{name: -1})
 
 
 @pytest.mark.parametrize("client", CLIENTS)
@@ -205,16 +210,6 @@ def test_carried_reconciliation_commits_only_reconciled_rows_and_ends_exact(sink
     assert committed(sink_env, group, topics.status) == published["status"]
     rows = sink_env.q("SELECT commitment, count() FROM {db}.usage_fees FINAL GROUP BY commitment")
     assert rows == [("finalized", published["flows"])]
-
-
-def test_bulk_rate_setting(tmp_path):
-    assert SinkConfig().bulk_rate == 2000
-    f = tmp_path / "sink.toml"
-    f.write_text("[sink]\nbulk_rate = 500\n")
-    assert SinkConfig.load(f, env={}).bulk_rate == 500
-    assert SinkConfig.load(f, env={"DEPINFLOW_SINK_BULK_RATE": "0"}).bulk_rate == 0
-    with pytest.raises(ConfigError, match="bulk_rate"):
-        SinkConfig(bulk_rate=-1)
 
 
 def test_inflow_meter_tells_a_stream_from_a_trickle_and_a_pause():
