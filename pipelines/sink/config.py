@@ -84,8 +84,8 @@ class SinkConfig:
     # while the next batch waits for the writer, a write may leave its commitment reconciliation to a
     # later one, for at most this long (its offsets are committed only once reconciled; Sink._reconcile_or_carry)
     reconcile_seconds: float = 1.0
-    # messages/s from which a caught-up sink still batches by batch_seconds (a backfill streaming in:
-    # fewer, larger writes) instead of writing at once; 0: always write at once (sink/inflow.py)
+    # messages/s from which a caught-up sink still batches, by batch_rows or BULK_BATCH_SECONDS (a backfill
+    # streaming in: fewer, larger writes), instead of writing at once; 0: always write at once (sink/inflow.py)
     bulk_rate: float = 2000.0
     retry_initial_seconds: float = 0.5    # ClickHouse down: exponential backoff from here ...
     retry_max_seconds: float = 30.0       # ... up to here, forever (nothing is committed meanwhile)

@@ -26,7 +26,7 @@ RETRY_SECONDS = 5.0
 
 @dataclass
 class Hole:
-    """Offsets [start, end) the broker did not hand out, first seen at `since` (monotonic)."""
+    """Offsets [start, end) the consumer did not hand out, first seen at `since` (monotonic)."""
 
     start: int
     end: int

@@ -32,7 +32,7 @@ class SinkMetrics:
         self.committed = Gauge("depinflow_sink_committed_offset", "last committed offset",
                                ["topic", "partition"], registry=r)
         self.offsets_skipped = Counter("depinflow_sink_offsets_skipped",
-                                       "offsets never handed out by the broker, given up after refetching",
+                                       "offsets the consumer never handed out, given up after refetching (gaps.py)",
                                        ["topic", "partition"], registry=r)
         self.retries = Counter("depinflow_sink_retries", "batch retries while ClickHouse is unavailable",
                                registry=r)
