@@ -92,10 +92,9 @@ class Listener:
 
         WHY: the fork server costs ~0.7 CPU-s per start (a second interpreter importing the listener);
         the registry and network config are built here first, so every worker inherits them."""
-        c = self.config
-        if c.workers <= 0 or c.mode != "addresses" or self._pool is not None:
+        if not self._uses_workers() or self._pool is not None:
             return False
-        from pipelines.listen.workers import WorkerPool, merge_stats, prefork_context
+        from pipelines.listen.workers import prefork_context
         ctx = prefork_context()
         if ctx is None:
             return False
@@ -103,10 +102,21 @@ class Listener:
         from indexer.networks.config import default_config
         default_registry()
         default_config()
-        pool = WorkerPool(c.workers, c, on_stats=lambda delta: merge_stats(self.process_stats, delta), ctx=ctx)
+        pool = self._worker_pool(ctx)
         pool.spawn()
         self._pool = pool
         return True
+
+    def _uses_workers(self) -> bool:
+        """Backfill chunks go to worker processes (--workers N; address mode only)."""
+        return self.config.workers > 0 and self.config.mode == "addresses"
+
+    def _worker_pool(self, ctx=None):
+        """The backfill workers (pipelines.listen.workers), their stats merged into this listener's;
+        `ctx` None: from the fork server."""
+        from pipelines.listen.workers import WorkerPool, merge_stats
+        return WorkerPool(self.config.workers, self.config,
+                          on_stats=lambda delta: merge_stats(self.process_stats, delta), ctx=ctx)
 
     # -- configuration ------------------------------------------------------------------------------
     def addresses(self) -> list[str]:
@@ -189,11 +199,10 @@ class Listener:
                         use_batches=c.rpc_use_batches, rate_limits=c.rate_limits or None, stats=self.rpc_stats)
         settings = self._settings()
         pool = None
-        if c.workers > 0 and c.mode == "addresses":
-            from pipelines.listen.workers import WorkerPool, merge_stats
+        if self._uses_workers():
             pool, self._pool = self._pool, None
             if pool is None:
-                pool = WorkerPool(c.workers, c, on_stats=lambda delta: merge_stats(self.process_stats, delta))
+                pool = self._worker_pool()
             await loop.run_in_executor(None, pool.start, loop)
             settings.chunk_runner = pool.run_chunk
         self.follower = Follower(rpc, processor, CheckpointStore(c.checkpoint), settings, self.source_stats)
