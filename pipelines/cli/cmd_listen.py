@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rpc-url", help="Solana JSON-RPC HTTP endpoint (env SOLANA_RPC_URL)")
     parser.add_argument("--ws-url", help="websocket endpoint (env SOLANA_WS_URL; default derived from --rpc-url)")
     parser.add_argument("--no-websocket", action="store_true", help="reconciliation sweeps only, no websocket")
+    parser.add_argument("--ws-stall-timeout", type=float,
+                        help="seconds without a websocket frame before reconnecting (default 10)")
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers (env DEPINFLOW_KAFKA_BOOTSTRAP)")
     parser.add_argument("--topic-prefix", help="topic prefix (default depin)")
     parser.add_argument("--partitions", type=int, help="partitions of topics created here (default 3)")
@@ -76,7 +78,7 @@ def config_from_args(args: argparse.Namespace) -> ListenerConfig:
         "networks", "since", "from_slot", "rpc_url", "ws_url", "bootstrap", "topic_prefix", "partitions",
         "checkpoint", "rpc_concurrency", "rpc_batch", "rate_limits", "fetch_concurrency", "sweep_interval",
         "prices", "progress", "metrics_port", "metrics_host", "log_level", "kafka_client", "mode", "workers",
-        "shutdown_grace")}
+        "shutdown_grace", "ws_stall_timeout")}
     if args.no_websocket:
         overrides["websocket"] = False
     if args.no_batch:

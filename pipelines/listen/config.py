@@ -41,6 +41,7 @@ _TOML_KEYS: dict[tuple[str, str], str] = {
     ("rpc", "use_batches"): "rpc_use_batches",
     ("rpc", "rate_limits"): "rate_limits",
     ("rpc", "websocket"): "websocket",
+    ("rpc", "ws_stall_timeout"): "ws_stall_timeout",
     ("listen", "networks"): "networks",
     ("listen", "since"): "since",
     ("listen", "from_slot"): "from_slot",
@@ -82,6 +83,7 @@ ENV_VARS: dict[str, str] = {
     "DEPINFLOW_TOPIC_PARTITIONS": "partitions",
     "DEPINFLOW_RPC_CONCURRENCY": "rpc_concurrency",
     "DEPINFLOW_LISTEN_WORKERS": "workers",
+    "DEPINFLOW_WS_STALL_TIMEOUT": "ws_stall_timeout",
     "DEPINFLOW_KAFKA_CLIENT": "kafka_client",
     "DEPINFLOW_LISTEN_METRICS_PORT": "metrics_port",
     "DEPINFLOW_METRICS_HOST": "metrics_host",
@@ -97,6 +99,9 @@ class ListenerConfig:
     rpc_url: str = "http://127.0.0.1:8899"
     ws_url: str | None = None             # None: derived from rpc_url (http->ws, https->wss)
     websocket: bool = True                # False: reconciliation sweeps only
+    # no websocket frame for this long -> reconnect (the slot subscription sends one every ~400 ms, so
+    # silence means a stalled stream behind an open TCP connection, e.g. a proxy that stopped forwarding)
+    ws_stall_timeout: float = 10.0
     networks: list[str] = field(default_factory=lambda: ["helium", "render"])
     extra_addresses: list[str] = field(default_factory=list)
     since: str | None = None              # YYYY-MM-DD (UTC) lower bound of the backfill
@@ -155,6 +160,8 @@ class ListenerConfig:
             raise ConfigError("mode must be addresses or blocks")
         if self.kafka_client not in ("auto", "confluent", "kafka-python"):
             raise ConfigError("kafka client must be auto, confluent or kafka-python")
+        if not self.ws_stall_timeout > 0:
+            raise ConfigError("ws_stall_timeout must be > 0 seconds")
         if self.shutdown_grace < 0:
             raise ConfigError("shutdown_grace must be >= 0 seconds")
         if self.progress not in ("auto", "on", "off"):

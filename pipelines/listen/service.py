@@ -137,7 +137,7 @@ class Listener:
                                       windows_in_flight=c.windows_in_flight),
             live=LiveSettings(page_limit=c.page_limit, sweep_interval=c.sweep_interval,
                               finalize_interval=c.finalize_interval, fetch_batch=c.rpc_batch,
-                              ws_url=c.effective_ws_url),
+                              ws_url=c.effective_ws_url, ws_stall_timeout=c.ws_stall_timeout),
             checkpoint_interval=c.checkpoint_interval,
             follow_live=True,
             networks=list(c.networks),

@@ -87,10 +87,13 @@ CASES = [
          listener={"rpc_use_batches": False}),
     Case("none", "live"),
     Case("websocket drop", "live", websocket={"drop_rate": RATE / 5}),
-    # a stalled stream is detected after the listener's 10 s stall timeout: long enough to see it happen
-    Case("websocket stall 30s", "live", websocket={"stall_rate": RATE / 10, "stall_seconds": 30}, live_blocks=640),
+    # a stalled stream is detected after the listener's stall timeout (ws_stall_timeout, 3 s here, 10 s by
+    # default): the run is long enough to see it happen
+    Case("websocket stall 30s", "live", websocket={"stall_rate": RATE / 10, "stall_seconds": 30}, live_blocks=640,
+         listener={"ws_stall_timeout": 3.0}),
     Case("mixed (HTTP + websocket)", "live", {"*": ALL_HTTP}, {"drop_rate": RATE / 10, "stall_rate": RATE / 20,
-                                                               "stall_seconds": 30}),
+                                                               "stall_seconds": 30},
+         listener={"ws_stall_timeout": 3.0}),
     # forks that vanish while a block-walking listener follows: where -32007/-32009 could arise. The
     # listener lists (getBlocks) right before it fetches and decides finality by listing again, so it
     # does not ask for a skipped slot; the table shows how many it met (client mapping of both codes:

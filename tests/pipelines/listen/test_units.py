@@ -40,10 +40,23 @@ def test_config_precedence_file_env_flags(tmp_path):
 
 @pytest.mark.parametrize("bad", [dict(networks="helium,solana"), dict(since="2026-13-01"),
                                  dict(since="2026-03-01", from_slot=5), dict(progress="maybe"),
-                                 dict(kafka_client="rdkafka")])
+                                 dict(kafka_client="rdkafka"), dict(ws_stall_timeout=0),
+                                 dict(ws_stall_timeout="-1")])
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ConfigError):
         ListenerConfig.load(None, env={}, **bad)
+
+
+def test_ws_stall_timeout_reaches_the_live_source(tmp_path):
+    """File < environment < flag, and the value is what the websocket subscriber of the live source gets."""
+    path = tmp_path / "listener.toml"
+    path.write_text("[rpc]\nws_stall_timeout = 4.5\n")
+    assert ListenerConfig.load(None, env={}).ws_stall_timeout == 10.0
+    assert ListenerConfig.load(path, env={}).ws_stall_timeout == 4.5
+    cfg = ListenerConfig.load(path, env={"DEPINFLOW_WS_STALL_TIMEOUT": "2.5"})
+    assert cfg.ws_stall_timeout == 2.5
+    assert ListenerConfig.load(path, env={"DEPINFLOW_WS_STALL_TIMEOUT": "2.5"}, ws_stall_timeout=7).ws_stall_timeout == 7
+    assert Listener(cfg)._settings().live.ws_stall_timeout == 2.5
 
 
 def test_unknown_listener_setting_in_file_is_an_error(tmp_path):
