@@ -29,7 +29,7 @@ from solders.pubkey import Pubkey
 
 from indexer.devchain import accounts as A
 from indexer.devchain.faults import FaultConfig
-from indexer.devchain.ledger import Ledger
+from indexer.devchain.ledger import Block, Ledger
 from indexer.devchain.render import ENCODINGS, accounts_only, get_transaction_result, transaction_with_meta
 
 CONFIRMED_LAG = 1
@@ -144,19 +144,23 @@ class DevchainServer:
         self.tx_loc: list[tuple[int, int]] = []  # seq -> (block position, index in block)
         self.sig_seq: dict[str, int] = {}
         self.by_address: dict[str, list[int]] = {}
-        seq = 0
         for pos, block in enumerate(self.blocks):
-            for i, tx in enumerate(block.transactions):
-                self.tx_pos.append(pos)
-                self.tx_loc.append((pos, i))
-                self.sig_seq[tx.signature] = seq
-                for key in set(tx.account_keys):
-                    lst = self.by_address.get(key)
-                    if lst is None:
-                        self.by_address[key] = [seq]
-                    else:
-                        lst.append(seq)
-                seq += 1
+            self._index_transactions(pos, block)
+
+    def _index_transactions(self, pos: int, block: Block) -> None:
+        """Give the block's transactions the next sequence numbers (ledger order) in every index."""
+        seq = len(self.tx_pos)
+        for i, tx in enumerate(block.transactions):
+            self.tx_pos.append(pos)
+            self.tx_loc.append((pos, i))
+            self.sig_seq[tx.signature] = seq
+            for key in set(tx.account_keys):
+                lst = self.by_address.get(key)
+                if lst is None:
+                    self.by_address[key] = [seq]
+                else:
+                    lst.append(seq)
+            seq += 1
 
     def limit(self, commitment: str) -> int:
         """Number of leading block positions visible at `commitment`."""

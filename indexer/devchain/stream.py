@@ -244,18 +244,7 @@ class StreamingServer(DevchainServer):
 
     def _index_block(self, pos: int, block: Block) -> None:
         self._slots.append(block.slot)
-        seq = len(self.tx_pos)
-        for i, tx in enumerate(block.transactions):
-            self.tx_pos.append(pos)
-            self.tx_loc.append((pos, i))
-            self.sig_seq[tx.signature] = seq
-            for key in set(tx.account_keys):
-                lst = self.by_address.get(key)
-                if lst is None:
-                    self.by_address[key] = [seq]
-                else:
-                    lst.append(seq)
-            seq += 1
+        self._index_transactions(pos, block)
 
     # -- growth and retention ---------------------------------------------------------------------
     def produce(self) -> bool:

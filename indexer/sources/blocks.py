@@ -35,7 +35,7 @@ from indexer.checkpoint import Checkpoint
 from indexer.decode.base58 import b58decode, b58encode
 from indexer.rpc import RpcClient, RpcError, SlotSkipped
 from indexer.sources.backfill import BackfillProgress
-from indexer.sources.common import SourceError, Stopped, patient
+from indexer.sources.common import SourceError, Stopped, chain_tips, patient
 from indexer.sources.finalizer import Finalizer, PendingLog
 from indexer.sources.types import FetchedTx, LowerBound, Prepared, Processor, SourceStats
 
@@ -236,13 +236,7 @@ class BlockWalker:
 
     # -- walking ---------------------------------------------------------------------------------------
     async def _tips(self) -> tuple[int, int]:
-        res = await patient(lambda: self.rpc.call_many([("getSlot", [{"commitment": "finalized"}]),
-                                                        ("getSlot", [{"commitment": "confirmed"}])]),
-                            what="getSlot", stats=self.stats, stop=self.stop)
-        for r in res:
-            if isinstance(r, RpcError):
-                raise r
-        return int(res[0]), int(res[1])
+        return await chain_tips(self.rpc, stats=self.stats, stop=self.stop)
 
     async def _ranges(self, start: int):
         """Yield the next ranges to process, forever (or until caught up when not following)."""

@@ -52,6 +52,17 @@ async def patient(op: Callable[[], Awaitable[T]], *, what: str, stats: SourceSta
                     pass
 
 
+async def chain_tips(rpc: RpcClient, *, stats: SourceStats, stop: asyncio.Event | None) -> tuple[int, int]:
+    """(finalized slot, confirmed slot), asked in one batch so both describe the same moment of the node."""
+    res = await patient(lambda: rpc.call_many([("getSlot", [{"commitment": "finalized"}]),
+                                               ("getSlot", [{"commitment": "confirmed"}])]),
+                        what="getSlot", stats=stats, stop=stop)
+    for r in res:
+        if isinstance(r, RpcError):
+            raise r
+    return int(res[0]), int(res[1])
+
+
 async def list_page(rpc: RpcClient, address: str, *, before: str | None, until: str | None, limit: int,
                     commitment: str, stats: SourceStats, stop: asyncio.Event | None,
                     what: str) -> list[SigInfo]:

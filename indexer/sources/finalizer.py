@@ -24,7 +24,7 @@ import structlog
 from indexer.checkpoint import Checkpoint
 from indexer.networks.events import SCHEMA_VERSION
 from indexer.rpc import RpcClient, RpcError
-from indexer.sources.common import SourceError, patient
+from indexer.sources.common import SourceError, chain_tips, patient
 from indexer.sources.types import Delivery, FetchedTx, Prepared, Processor, SourceStats
 
 log = structlog.get_logger("indexer.sources.finalizer")
@@ -143,13 +143,7 @@ class Finalizer:
         return await fut
 
     async def _slots(self) -> tuple[int, int]:
-        res = await patient(lambda: self.rpc.call_many([("getSlot", [{"commitment": "finalized"}]),
-                                                        ("getSlot", [{"commitment": "confirmed"}])]),
-                            what="getSlot", stats=self.stats, stop=self.stop)
-        for r in res:
-            if isinstance(r, RpcError):
-                raise r
-        return int(res[0]), int(res[1])
+        return await chain_tips(self.rpc, stats=self.stats, stop=self.stop)
 
     async def round(self) -> int:
         """One pass; returns how many transactions were resolved."""
