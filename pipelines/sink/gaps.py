@@ -1,11 +1,17 @@
 """Holes in a partition's offsets: read them again instead of stepping over them.
 
 WHY: the offsets of depinflow's topics are dense (no compaction, no transactions), so a consumer
-that hands out offset N+2 after N saw a partial view of the log (served by the broker or made by the
-client library; which one was not determined). Seen with tansu's memory storage in bench/e2e.py
-(2026-11-26): the sink's consumer never handed out flows partition 0 offset 9497 (a later read of
-the log had it); the sink committed past it, and one flow event never reached ClickHouse. The sink now takes the records before a hole, seeks back to the
-hole and fetches again. A hole still there after `retry_seconds` is taken as real (retention deleted
+that hands out offset N+2 after N saw a partial view of the log. Seen with tansu's memory storage in
+bench/e2e.py (2026-11-26): the sink's consumer never handed out flows partition 0 offset 9497 (a later
+read of the log had it); the sink committed past it, and one flow event never reached ClickHouse.
+tansu's object-store storage (tansu-io/tansu, tansu-storage/src/dynostore.rs) allocates a produce
+request's offsets by advancing the partition's high watermark first and stores the batch object after;
+a fetch lists the batch objects below the high watermark and returns them from the requested offset
+without checking that they are contiguous. So while two producers write one partition (the listener
+and its backfill workers each have one), a fetch can see the later batch before the earlier one is
+stored, and a broker killed between the two steps leaves the hole for good. Real Kafka assigns offsets
+as it appends, under the partition's lock. The sink now takes the records before a hole, seeks back to
+the hole and fetches again. A hole still there after `retry_seconds` is taken as real (retention deleted
 records the group had not read yet, or someone else's topic with transactions or compaction): the
 sink moves on and reports the offsets it could not read, loudly, never silently.
 
