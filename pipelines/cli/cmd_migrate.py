@@ -12,7 +12,7 @@ import sys
 from infra.local.clickhouse import get_client, redact_dsn
 from pipelines.clickhouse.migrate import MigrationError, applied, load_migrations, migrate
 from pipelines.sink.config import ConfigError, SinkConfig
-from pipelines.sink.logs import configure_json_logging
+from pipelines.logs import configure_json_logging
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,7 +16,7 @@ import orjson
 
 from pipelines.sink import Sink, SinkConfig
 from pipelines.sink.config import ENV_VARS, ConfigError
-from pipelines.sink.logs import configure_json_logging
+from pipelines.logs import configure_json_logging
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
