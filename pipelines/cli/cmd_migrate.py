@@ -11,8 +11,8 @@ import sys
 
 from infra.local.clickhouse import get_client, redact_dsn
 from pipelines.clickhouse.migrate import MigrationError, applied, load_migrations, migrate
-from pipelines.sink.config import ConfigError, SinkConfig
 from pipelines.logs import configure_json_logging
+from pipelines.sink.config import ConfigError, SinkConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,9 +14,9 @@ import threading
 
 import orjson
 
+from pipelines.logs import configure_json_logging
 from pipelines.sink import Sink, SinkConfig
 from pipelines.sink.config import ENV_VARS, ConfigError
-from pipelines.logs import configure_json_logging
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
