@@ -335,7 +335,8 @@ def sink_worker(ns: argparse.Namespace) -> int:
             st = sink.stats
             tmp = work / "progress.tmp"
             tmp.write_text(json.dumps({"messages": st.messages, "batches": st.batches, "commits": st.commits,
-                                       "rows": sum(st.rows.values())}))
+                                       "rows": sum(st.rows.values()), "hole_refetches": st.hole_refetches,
+                                       "offsets_skipped": st.offsets_skipped}))
             tmp.replace(work / "progress.json")
 
     threading.Thread(target=progress, daemon=True).start()
@@ -1116,20 +1117,24 @@ def main() -> int:
     print(f"command: {' '.join([os.path.relpath(PY, ROOT), 'bench/e2e.py', *sys.argv[1:]])}")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; simulator, listener, "
           f"broker ({'S3/moto' if args.durable else 'memory'}) and sink each in their own process")
+    finished = False
     try:
         with LocalBroker(data / "broker", durable=args.durable) as broker:
             if args.long:
                 long_run(args, data, broker)
-                return 0
-            if not args.skip_backfill:
-                backfill(args, data, broker)
-            if not args.skip_live:
-                live(args, data, broker)
+            else:
+                if not args.skip_backfill:
+                    backfill(args, data, broker)
+                if not args.skip_live:
+                    live(args, data, broker)
+        finished = True
     finally:
-        if args.keep_data:
-            print(f"work directory kept: {data}")
+        if args.keep_data or not finished:   # a failed run keeps its logs (sink/sink.log, broker/) to be read
+            print(f"work directory kept{'' if finished else ' (the run failed; logs inside)'}: {data}")
         else:
             shutil.rmtree(data, ignore_errors=True)
+    if args.long:
+        return 0
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 
