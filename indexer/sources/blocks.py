@@ -162,12 +162,30 @@ class BlockWalker:
 
     # -- fetching --------------------------------------------------------------------------------------
     async def _blocks(self, slots: list[int], commitment: str) -> list[tuple[int, object]]:
+        """(slot, block or SlotSkipped) for every slot; a block the client gave up on is asked again.
+
+        WHY: a listed block can answer -32004 "not available" (or 429s, resets ...) longer than the
+        client's own retries last; like any RPC outage that is ridden out with patient() backoff (counted
+        in source_retries), not turned into a listener failure. Blocks already received are kept."""
         cfg = {"encoding": self.s.encoding, "transactionDetails": "full", "rewards": False,
                "maxSupportedTransactionVersion": 0, "commitment": commitment}
+        got: dict[int, object] = {}
+
+        async def fetch_missing() -> None:
+            todo = [s for s in slots if s not in got]
+            results = await self.rpc.call_many([("getBlock", [s, cfg]) for s in todo])
+            failed = None
+            for slot, res in zip(todo, results, strict=True):
+                if isinstance(res, RpcError) and not isinstance(res, SlotSkipped):
+                    failed = failed or res
+                else:
+                    got[slot] = res
+            if failed is not None:
+                raise failed
+
         async with self._sem:
-            results = await patient(lambda: self.rpc.call_many([("getBlock", [s, cfg]) for s in slots]),
-                                    what="getBlock", stats=self.stats, stop=self.stop)
-        return list(zip(slots, results, strict=True))
+            await patient(fetch_missing, what="getBlock", stats=self.stats, stop=self.stop)
+        return [(s, got[s]) for s in slots]
 
     async def _run_range(self, rng: _Range) -> _Range:
         """Fetch and publish every block of the range; wait for acknowledgement, then finality."""

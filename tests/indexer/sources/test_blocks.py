@@ -88,6 +88,36 @@ def test_listed_block_answering_skipped_is_recorded_not_retried():
     assert cp.block_slot == 102
 
 
+def test_block_unavailable_beyond_the_client_retries_is_fetched_again_not_a_failure():
+    """-32004 five times in a row for one listed block, the client retrying 3 times: the walker asks again
+    (patiently, counted) for that block only, publishes it, and finishes."""
+    watched, sig = wire_tx(WATCHED)
+    blocks = {100: block_with((watched, {"err": None})), 101: block_with(), 102: block_with()}
+
+    async def main():
+        node = await FakeNode(methods={
+            "getSlot": lambda p: 102, "getBlocks": lambda p: [100, 101, 102], "getBlock": lambda p: blocks[p[0]],
+            "getFirstAvailableBlock": lambda p: 50,
+        }).start()
+        node.call_faults[("getBlock", 100)] = [-32004] * 5
+        try:
+            rpc = RpcClient(node.url, retry=RetryPolicy(attempts=3, base_delay=0.001))
+            rec, cp, stop, stats = Recorder(), Checkpoint(mode="blocks"), asyncio.Event(), SourceStats()
+            walker = BlockWalker(rpc, rec, cp, TxFilter([WATCHED]), LowerBound(from_slot=100), BlockSettings(),
+                                 stats, stop, follow=False)
+            await asyncio.wait_for(walker.run(), 30)
+            await rpc.close()
+            return rec, cp, node, stats
+        finally:
+            await node.stop()
+    rec, cp, node, stats = asyncio.run(main())
+    assert node.calls.count(("getBlock", 100)) == 6                 # 3 + 3 client attempts, the 6th answered
+    assert node.calls.count(("getBlock", 101)) == 1 and node.calls.count(("getBlock", 102)) == 1  # kept
+    assert stats.source_retries["getBlock"] == 1
+    assert [t.signature for t in rec.txs] == [sig] and rec.txs[0].commitment == "finalized"
+    assert cp.block_slot == 102
+
+
 def test_slot_at_time_binary_search():
     slots = list(range(1000, 2000, 3))               # a block every third slot
     def blocks_with_limit(params):
