@@ -354,6 +354,18 @@ def sink_worker(ns: argparse.Namespace) -> int:
     return 0
 
 
+_SINKS: list[SinkProcess] = []   # every sink worker started, so that a failed run ends them too (kill_sinks)
+
+
+def kill_sinks() -> None:
+    """SIGKILL every sink worker still running. WHY: a run that fails between starting a sink and stopping it
+    left the worker running for an hour, retrying the gone broker and taking CPU from the runs after it."""
+    for sink in _SINKS:
+        if sink.proc.poll() is None:
+            sink.proc.kill()
+            sink.proc.wait()
+
+
 class SinkProcess:
     def __init__(self, work: Path, bootstrap: str, prefix: str, *, batch_seconds: float, batch_rows: int,
                  profile: bool, trace: bool = False) -> None:
@@ -367,6 +379,7 @@ class SinkProcess:
             argv.append("--trace")
         self.log = open(work / "sink.log", "wb")
         self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        _SINKS.append(self)
         deadline = time.monotonic() + 120
         while not (work / "ready.json").exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -1129,6 +1142,7 @@ def main() -> int:
                     live(args, data, broker)
         finished = True
     finally:
+        kill_sinks()
         if args.keep_data or not finished:   # a failed run keeps its logs (sink/sink.log, broker/) to be read
             print(f"work directory kept{'' if finished else ' (the run failed; logs inside)'}: {data}")
         else:
