@@ -82,13 +82,15 @@ def print_ceiling(cpu: dict[str, float], n_tx: int, wall: float) -> None:
 
     WHY: every stage runs on the same cores, so their CPU per transaction added up bounds the end to end
     rate however well they overlap; the gap between that bound and the measured rate is start-up, the
-    sink's last write and the moments one core waits for the other."""
+    sink's last write and the moments one core waits for the other. The share of the ceiling reached is
+    by definition the share of the wall time the cores were busy: printed once."""
     cores = len(os.sched_getaffinity(0))
-    per_tx = sum(cpu.values()) / max(1, n_tx)
+    total = sum(cpu.values())
+    per_tx = total / max(1, n_tx)
     ceiling = cores / per_tx if per_tx else 0.0
-    used = sum(cpu.values()) / (cores * wall) if wall else 0.0
+    busy = total / (cores * wall) if wall else 0.0
     print(f"CPU-bound ceiling: {cores} cores / {1000 * per_tx:.3f} CPU-s per 1k tx (all stages) = {ceiling:,.0f} tx/s; "
-          f"this run reached {n_tx / wall / ceiling:.0%} of it (cores busy {used:.0%} of the wall time)")
+          f"this run reached {busy:.0%} of it (the share of the wall time its cores were busy)")
 
 
 def rss(pid: int) -> int:
