@@ -58,30 +58,35 @@ def test_first_signature_and_prefilter():
     assert got[0][1]["slot"] == 77 and got[0][1]["blockTime"] == 1_774_656_000
 
 
+def walk_slots_100_to_102(blocks: dict[int, dict], faults: dict[int, list[int]], timeout: float = 30):
+    """Run a non-following BlockWalker over slots 100..102 (all listed) of a FakeNode serving `blocks`, with
+    JSON-RPC error codes injected per getBlock slot (`faults`), the client retrying 3 times.
+    Returns (walker, recorder, checkpoint, node, stats)."""
+    async def main():
+        node = await FakeNode(methods={
+            "getSlot": lambda p: 102, "getBlocks": lambda p: [100, 101, 102], "getBlock": lambda p: blocks[p[0]],
+            "getFirstAvailableBlock": lambda p: 50,
+        }).start()
+        for slot, codes in faults.items():
+            node.call_faults[("getBlock", slot)] = list(codes)
+        try:
+            rpc = RpcClient(node.url, retry=RetryPolicy(attempts=3, base_delay=0.001))
+            rec, cp, stats = Recorder(), Checkpoint(mode="blocks"), SourceStats()
+            walker = BlockWalker(rpc, rec, cp, TxFilter([WATCHED]), LowerBound(from_slot=100), BlockSettings(),
+                                 stats, asyncio.Event(), follow=False)
+            await asyncio.wait_for(walker.run(), timeout)
+            await rpc.close()
+            return walker, rec, cp, node, stats
+        finally:
+            await node.stop()
+    return asyncio.run(main())
+
+
 def test_listed_block_answering_skipped_is_recorded_not_retried():
     watched, sig = wire_tx(WATCHED)
     blocks = {100: block_with((watched, {"err": None})), 102: block_with()}
-
-    def get_block(params):
-        return blocks[params[0]]
-
-    async def main():
-        node = await FakeNode(methods={
-            "getSlot": lambda p: 102, "getBlocks": lambda p: [100, 101, 102], "getBlock": get_block,
-            "getFirstAvailableBlock": lambda p: 50,
-        }).start()
-        node.call_faults[("getBlock", 101)] = [-32007] * 5      # listed, then abandoned by a fork
-        try:
-            rpc = RpcClient(node.url, retry=RetryPolicy(attempts=3, base_delay=0.001))
-            rec, cp, stop = Recorder(), Checkpoint(mode="blocks"), asyncio.Event()
-            walker = BlockWalker(rpc, rec, cp, TxFilter([WATCHED]), LowerBound(from_slot=100), BlockSettings(),
-                                 SourceStats(), stop, follow=False)
-            await asyncio.wait_for(walker.run(), 20)
-            await rpc.close()
-            return walker, rec, cp, node
-        finally:
-            await node.stop()
-    walker, rec, cp, node = asyncio.run(main())
+    # 101: listed, then abandoned by a fork
+    walker, rec, cp, node, _ = walk_slots_100_to_102(blocks, {101: [-32007] * 5}, timeout=20)
     assert walker.skipped_slots == 1
     assert node.calls.count(("getBlock", 101)) == 1
     assert [t.signature for t in rec.txs] == [sig] and rec.txs[0].commitment == "finalized"
@@ -93,24 +98,7 @@ def test_block_unavailable_beyond_the_client_retries_is_fetched_again_not_a_fail
     (patiently, counted) for that block only, publishes it, and finishes."""
     watched, sig = wire_tx(WATCHED)
     blocks = {100: block_with((watched, {"err": None})), 101: block_with(), 102: block_with()}
-
-    async def main():
-        node = await FakeNode(methods={
-            "getSlot": lambda p: 102, "getBlocks": lambda p: [100, 101, 102], "getBlock": lambda p: blocks[p[0]],
-            "getFirstAvailableBlock": lambda p: 50,
-        }).start()
-        node.call_faults[("getBlock", 100)] = [-32004] * 5
-        try:
-            rpc = RpcClient(node.url, retry=RetryPolicy(attempts=3, base_delay=0.001))
-            rec, cp, stop, stats = Recorder(), Checkpoint(mode="blocks"), asyncio.Event(), SourceStats()
-            walker = BlockWalker(rpc, rec, cp, TxFilter([WATCHED]), LowerBound(from_slot=100), BlockSettings(),
-                                 stats, stop, follow=False)
-            await asyncio.wait_for(walker.run(), 30)
-            await rpc.close()
-            return rec, cp, node, stats
-        finally:
-            await node.stop()
-    rec, cp, node, stats = asyncio.run(main())
+    _, rec, cp, node, stats = walk_slots_100_to_102(blocks, {100: [-32004] * 5})
     assert node.calls.count(("getBlock", 100)) == 6                 # 3 + 3 client attempts, the 6th answered
     assert node.calls.count(("getBlock", 101)) == 1 and node.calls.count(("getBlock", 102)) == 1  # kept
     assert stats.source_retries["getBlock"] == 1
